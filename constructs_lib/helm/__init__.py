@@ -1,0 +1,1 @@
+"""Helm releases pinned to exact chart versions."""

@@ -1,0 +1,1 @@
+"""Kubernetes building blocks with secure defaults."""

@@ -1,0 +1,108 @@
+"""The CNPG Barman Cloud plugin: WAL archiving and base backups to object storage.
+
+In-tree ``barmanObjectStore`` backups are deprecated since CloudNativePG 1.26, so backups go
+through this plugin (``ObjectStore`` CRD plus a ``plugins`` entry on the Cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cdktf import ITerraformDependable
+from constructs import Construct
+
+from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
+from constructs_lib.kubernetes.ingress_allow_policy import (
+    IngressAllowPolicy,
+    IngressAllowPolicyProps,
+)
+from constructs_lib.kubernetes.resources import ComputeResources
+from constructs_lib.kubernetes.security import (
+    restricted_container_security_context,
+    restricted_pod_security_context,
+)
+from constructs_lib.versions import (
+    BARMAN_CLOUD_PLUGIN_CHART,
+    BARMAN_CLOUD_PLUGIN_IMAGE,
+    BARMAN_CLOUD_SIDECAR_IMAGE,
+    ImagePin,
+)
+
+GRPC_PORT = 9090
+PLUGIN_NAME = "barman-cloud.cloudnative-pg.io"
+_UID = 10001
+
+
+def _chart_image(pin: ImagePin) -> dict[str, str]:
+    registry, _, repository = pin.repository.partition("/")
+    return {"registry": registry, "repository": repository, "tag": pin.tag_ref}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BarmanCloudPluginProps:
+    """Props of :class:`BarmanCloudPlugin`.
+
+    Attributes:
+        namespace: the CNPG operator's namespace; the plugin must run beside the operator.
+        release_name: Helm release name. Default ``"barman-cloud"``.
+        resources: plugin pod requests and limits.
+            Default 50m / 64Mi requested, 500m / 256Mi limit.
+        image: plugin image. Default - the pinned release.
+        sidecar_image: image of the sidecar injected into Postgres pods. Default - the pinned release.
+        protect: refuse to uninstall; without the plugin no WAL is archived. Default ``False``.
+        depends_on: the CNPG operator and cert-manager releases when this stack installs them
+            (the chart renders a cert-manager Issuer). Default - none.
+    """
+
+    namespace: str
+    release_name: str = "barman-cloud"
+    resources: ComputeResources = field(
+        default_factory=lambda: ComputeResources(
+            cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi"
+        )
+    )
+    image: ImagePin = BARMAN_CLOUD_PLUGIN_IMAGE
+    sidecar_image: ImagePin = BARMAN_CLOUD_SIDECAR_IMAGE
+    protect: bool = False
+    depends_on: Sequence[ITerraformDependable] = ()
+
+
+class BarmanCloudPlugin(Construct):
+    """Helm release of the plugin plus a policy admitting the operator's gRPC calls."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: BarmanCloudPluginProps) -> None:
+        super().__init__(scope, construct_id)
+        self.helm = PinnedHelmRelease(
+            self,
+            "Release",
+            PinnedHelmReleaseProps(
+                name=props.release_name,
+                namespace=props.namespace,
+                chart=BARMAN_CLOUD_PLUGIN_CHART,
+                protect=props.protect,
+                depends_on=props.depends_on,
+                values={
+                    "crds": {"create": True},
+                    "image": _chart_image(props.image),
+                    "sidecarImage": _chart_image(props.sidecar_image),
+                    "resources": props.resources.to_values(),
+                    "podSecurityContext": restricted_pod_security_context(),
+                    "containerSecurityContext": restricted_container_security_context(_UID),
+                },
+            ),
+        )
+        IngressAllowPolicy(
+            self,
+            "GrpcIngress",
+            IngressAllowPolicyProps(
+                name=f"{props.release_name}-grpc",
+                namespace=props.namespace,
+                pod_selector={
+                    "app.kubernetes.io/name": "plugin-barman-cloud",
+                    "app.kubernetes.io/instance": props.release_name,
+                },
+                ports=[GRPC_PORT],
+                source="namespace",
+            ),
+        )

@@ -1,0 +1,106 @@
+"""The CloudNativePG operator, which owns the ``postgresql.cnpg.io`` CRDs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from constructs import Construct
+
+from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
+from constructs_lib.kubernetes.ingress_allow_policy import (
+    IngressAllowPolicy,
+    IngressAllowPolicyProps,
+)
+from constructs_lib.kubernetes.resources import ComputeResources
+from constructs_lib.kubernetes.security import (
+    restricted_container_security_context,
+    restricted_pod_security_context,
+)
+from constructs_lib.versions import CLOUDNATIVE_PG_CHART, CLOUDNATIVE_PG_IMAGE, ImagePin
+
+WEBHOOK_PORT = 9443
+METRICS_PORT = 8080
+_UID = 10001
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CloudNativePgOperatorProps:
+    """Props of :class:`CloudNativePgOperator`.
+
+    Attributes:
+        namespace: existing namespace to install into (the Barman Cloud plugin must share it).
+        release_name: Helm release name. Default ``"cnpg"``.
+        pod_monitor: create the chart's PodMonitor for the operator pod; needs the
+            prometheus-operator CRDs. Default ``False``.
+        resources: operator pod requests and limits.
+            Default 100m / 256Mi requested, 1 CPU / 512Mi limit.
+        image: operator image. Default - the pinned release in :mod:`constructs_lib.versions`.
+        protect: refuse to uninstall (``prevent_destroy``); uninstalling leaves every Postgres
+            cluster without failover or backups. Default ``False``.
+    """
+
+    namespace: str
+    release_name: str = "cnpg"
+    pod_monitor: bool = False
+    resources: ComputeResources = field(
+        default_factory=lambda: ComputeResources(
+            cpu_request="100m", memory_request="256Mi", cpu_limit="1", memory_limit="512Mi"
+        )
+    )
+    image: ImagePin = CLOUDNATIVE_PG_IMAGE
+    protect: bool = False
+
+
+class CloudNativePgOperator(Construct):
+    """Helm release of the CNPG operator plus the NetworkPolicy its webhook and metrics need."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, props: CloudNativePgOperatorProps
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.namespace = props.namespace
+        self.helm = PinnedHelmRelease(
+            self,
+            "Release",
+            PinnedHelmReleaseProps(
+                name=props.release_name,
+                namespace=props.namespace,
+                chart=CLOUDNATIVE_PG_CHART,
+                protect=props.protect,
+                values={
+                    "crds": {"create": True},
+                    "image": {"repository": props.image.repository, "tag": props.image.tag_ref},
+                    "config": {"clusterWide": True},
+                    "resources": props.resources.to_values(),
+                    "podSecurityContext": restricted_pod_security_context(),
+                    "containerSecurityContext": restricted_container_security_context(_UID),
+                    "monitoring": {"podMonitorEnabled": props.pod_monitor},
+                },
+            ),
+        )
+        selector = {
+            "app.kubernetes.io/name": "cloudnative-pg",
+            "app.kubernetes.io/instance": props.release_name,
+        }
+        IngressAllowPolicy(
+            self,
+            "WebhookIngress",
+            IngressAllowPolicyProps(
+                name=f"{props.release_name}-webhook",
+                namespace=props.namespace,
+                pod_selector=selector,
+                ports=[WEBHOOK_PORT],
+                source="anywhere",
+            ),
+        )
+        if props.pod_monitor:
+            IngressAllowPolicy(
+                self,
+                "MetricsIngress",
+                IngressAllowPolicyProps(
+                    name=f"{props.release_name}-metrics",
+                    namespace=props.namespace,
+                    pod_selector=selector,
+                    ports=[METRICS_PORT],
+                ),
+            )

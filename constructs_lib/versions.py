@@ -1,0 +1,138 @@
+"""Every chart version and container image the library deploys, pinned in one place.
+
+Digests were copied from public manifests that pin the multi-arch index of the same tag (found
+with code search; no registry is reachable from the build machines). Re-check them with
+``crane digest <image>:<tag>`` when bumping. Where no public digest was found the tag is kept
+and ``digest`` is ``None``; the ``unpinned_images`` test lists those so they stay visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChartPin:
+    """A Helm chart at an exact version.
+
+    Attributes:
+        repository: Helm repository URL (``https://...``) or OCI registry (``oci://...``).
+        chart: chart name inside the repository.
+        version: exact chart version.
+        app_version: the application version the chart ships (informational, for the README).
+    """
+
+    repository: str
+    chart: str
+    version: str
+    app_version: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImagePin:
+    """A container image at an immutable reference.
+
+    Attributes:
+        repository: registry and repository, without tag.
+        tag: the release tag.
+        digest: ``sha256:...`` of the multi-arch index, or ``None`` when no public source gave one.
+    """
+
+    repository: str
+    tag: str
+    digest: str | None
+
+    @property
+    def tag_ref(self) -> str:
+        """The tag as Helm charts that join ``repository:tag`` expect it, digest included."""
+        return f"{self.tag}@{self.digest}" if self.digest else self.tag
+
+    @property
+    def ref(self) -> str:
+        """The full image reference."""
+        return f"{self.repository}:{self.tag_ref}"
+
+
+CLOUDNATIVE_PG_CHART = ChartPin(
+    repository="https://cloudnative-pg.github.io/charts",
+    chart="cloudnative-pg",
+    version="0.29.0",
+    app_version="1.30.0",
+)
+CLOUDNATIVE_PG_IMAGE = ImagePin(
+    repository="ghcr.io/cloudnative-pg/cloudnative-pg",
+    tag="1.30.0",
+    digest="sha256:a2701eb97cdd2a34b1fdb2cb51987f544b706e40bec72ae7146cd8580efefebb",
+)
+
+BARMAN_CLOUD_PLUGIN_CHART = ChartPin(
+    repository="https://cloudnative-pg.github.io/charts",
+    chart="plugin-barman-cloud",
+    version="0.7.0",
+    app_version="v0.13.0",
+)
+BARMAN_CLOUD_PLUGIN_IMAGE = ImagePin(
+    repository="ghcr.io/cloudnative-pg/plugin-barman-cloud",
+    tag="v0.13.0",
+    digest="sha256:71589dbac582333442812b07b31f7ea4d00324a8358aac7ca507dabf9f4b6c96",
+)
+BARMAN_CLOUD_SIDECAR_IMAGE = ImagePin(
+    repository="ghcr.io/cloudnative-pg/plugin-barman-cloud-sidecar",
+    tag="v0.13.0",
+    digest="sha256:990361af3319f9e23aafa0f6d7981f99bf1f69b4e6a85cf1bc7d71d6f09bb288",
+)
+
+CERT_MANAGER_CHART = ChartPin(
+    repository="oci://quay.io/jetstack/charts",
+    chart="cert-manager",
+    version="v1.21.1",
+    app_version="v1.21.1",
+)
+CERT_MANAGER_IMAGES = {
+    "controller": ImagePin(
+        repository="quay.io/jetstack/cert-manager-controller",
+        tag="v1.21.1",
+        digest="sha256:416a2d76870d996460e62bd7f521bf14fa017be9e3e904aab92163a331fcb61a",
+    ),
+    "webhook": ImagePin(
+        repository="quay.io/jetstack/cert-manager-webhook",
+        tag="v1.21.1",
+        digest="sha256:d8b3961b51c8c7320633f8208dc46bf88aa13804d0f7cbe48a096b2c523cee42",
+    ),
+    "cainjector": ImagePin(
+        repository="quay.io/jetstack/cert-manager-cainjector",
+        tag="v1.21.1",
+        digest="sha256:ccf6b919ec0500745a47a910118f834f9636d0aac1ff221245cd2557ed8c7c98",
+    ),
+    "acmesolver": ImagePin(
+        repository="quay.io/jetstack/cert-manager-acmesolver",
+        tag="v1.21.1",
+        digest="sha256:dbc7cc1354f603918e7c5af7f55a0a620537394452c93a565bde75c6f48e8837",
+    ),
+    "startupapicheck": ImagePin(
+        repository="quay.io/jetstack/cert-manager-startupapicheck",
+        tag="v1.21.1",
+        digest="sha256:d8ab6416e6e7303a86fa0a8daa82c94a8001f21c9d78eb2e7db20534e5d07ae8",
+    ),
+}
+
+MINIO_OPERATOR_CHART = ChartPin(
+    repository="https://operator.min.io/",
+    chart="operator",
+    version="7.1.1",
+    app_version="v7.1.1",
+)
+# No public manifest pins this tag by digest; add it (``crane digest``) before production use.
+MINIO_OPERATOR_IMAGE = ImagePin(
+    repository="quay.io/minio/operator",
+    tag="v7.1.1",
+    digest=None,
+)
+
+ALL_IMAGES: tuple[ImagePin, ...] = (
+    CLOUDNATIVE_PG_IMAGE,
+    BARMAN_CLOUD_PLUGIN_IMAGE,
+    BARMAN_CLOUD_SIDECAR_IMAGE,
+    *CERT_MANAGER_IMAGES.values(),
+    MINIO_OPERATOR_IMAGE,
+)

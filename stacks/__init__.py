@@ -1,0 +1,1 @@
+"""The attic-iac application: configuration, stacks per environment, command-line tool."""

@@ -1,0 +1,58 @@
+"""Which stacks exist, in which order they apply, and how the cdktf app is assembled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stacks.loader import LoadedConfig
+
+if TYPE_CHECKING:
+    from cdktf import App, TerraformStack
+
+
+@dataclass(frozen=True, slots=True)
+class StackKind:
+    """A kind of stack, instantiated once per environment as ``<name>-<env>``.
+
+    Attributes:
+        name: the kind; part of every stack id and GitLab state name, so never renamed.
+        depends_on: kinds that must be applied first in the same environment.
+    """
+
+    name: str
+    depends_on: tuple[str, ...] = ()
+
+
+# Declared in apply order: a kind only depends on kinds above it (a test holds us to that).
+STACK_KINDS: tuple[StackKind, ...] = (StackKind("platform"),)
+
+
+def stack_id(kind: str, environment: str) -> str:
+    """Stack id, output folder and GitLab state name of one stack."""
+    return f"{kind}-{environment}"
+
+
+def apply_order(config: LoadedConfig, environment: str | None = None) -> list[str]:
+    """Stack ids in the order they must be applied, environment by environment."""
+    return [
+        stack_id(kind.name, env)
+        for env in config.environments
+        if environment in (None, env)
+        for kind in STACK_KINDS
+    ]
+
+
+def build_app(app: App, config: LoadedConfig) -> dict[str, TerraformStack]:
+    """Add every stack of every environment to ``app`` and declare their dependencies."""
+    from stacks.platform import PlatformStack
+
+    builders = {"platform": PlatformStack}
+    stacks: dict[str, TerraformStack] = {}
+    for env_name, env in config.environments.items():
+        for kind in STACK_KINDS:
+            sid = stack_id(kind.name, env_name)
+            stacks[sid] = builders[kind.name](app, sid, env)
+            for dependency in kind.depends_on:
+                stacks[sid].add_dependency(stacks[stack_id(dependency, env_name)])
+    return stacks

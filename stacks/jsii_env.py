@@ -1,0 +1,18 @@
+"""Point jsii at the supported Node.js that ``make`` installs, before jsii starts.
+
+The machine's Node 20 is end-of-life and jsii prints a large warning on every run with it;
+``make`` installs Node 24 LTS from the npm registry into ``.tools/`` and we use it when present.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_NODE = Path(__file__).resolve().parent.parent / ".tools" / "node" / "bin" / "node"
+
+
+def prepare() -> None:
+    """Set ``JSII_NODE`` to the project's Node unless the caller chose one."""
+    if "JSII_NODE" not in os.environ and PROJECT_NODE.exists():
+        os.environ["JSII_NODE"] = str(PROJECT_NODE)

@@ -1,0 +1,19 @@
+"""Kubernetes and Helm providers bound to one environment's cluster context.
+
+The kubeconfig file comes from ``KUBE_CONFIG_PATH`` in the environment that runs OpenTofu
+(the GitLab agent provides one in CI); no host, token or certificate is ever synthesized.
+"""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes
+from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
+from constructs import Construct
+
+
+def cluster_providers(scope: Construct, cluster_context: str) -> None:
+    """Configure the default kubernetes and helm providers of ``scope``'s stack."""
+    KubernetesProvider(scope, "kubernetes", config_context=cluster_context)
+    HelmProvider(
+        scope, "helm", kubernetes=HelmProviderKubernetes(config_context=cluster_context)
+    )
