@@ -57,7 +57,7 @@ class PinnedHelmRelease(Construct):
         self.values = dict(props.values)
         self.release = Release(
             self,
-            "Resource",
+            "Default",  # keeps the wrapper's Terraform address
             name=props.name,
             namespace=props.namespace,
             repository=props.chart.repository,

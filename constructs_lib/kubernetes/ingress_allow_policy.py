@@ -80,7 +80,7 @@ class IngressAllowPolicy(Construct):
             ]
         NetworkPolicyV1(
             self,
-            "Resource",
+            "Default",  # keeps the wrapper's Terraform address
             metadata=NetworkPolicyV1Metadata(name=props.name, namespace=props.namespace),
             spec=NetworkPolicyV1Spec(
                 pod_selector=NetworkPolicyV1SpecPodSelector(match_labels=dict(props.pod_selector)),

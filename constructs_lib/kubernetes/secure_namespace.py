@@ -67,7 +67,7 @@ class SecureNamespace(Construct):
         }
         self.namespace = NamespaceV1(
             self,
-            "Resource",
+            "Default",  # keeps the wrapper's Terraform address
             metadata=NamespaceV1Metadata(name=props.name, labels=labels),
             lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.protect else None,
         )

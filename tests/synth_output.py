@@ -1,0 +1,60 @@
+"""Read synthesized stacks the way OpenTofu would: as JSON documents per stack folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SynthOutput:
+    root: Path
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.root / "manifest.json").read_text())
+
+    def stack_names(self) -> list[str]:
+        return list(self.manifest["stacks"])
+
+    def stack(self, name: str) -> dict[str, Any]:
+        path = self.root / self.manifest["stacks"][name]["synthesizedStackPath"]
+        return json.loads(path.read_text())
+
+    def stacks(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for name in self.stack_names():
+            yield name, self.stack(name)
+
+
+def resources(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
+    """Resources of one type, by Terraform name."""
+    return doc.get("resource", {}).get(rtype, {})
+
+
+def addresses(doc: dict[str, Any]) -> list[str]:
+    """Every resource, data source and output address of a stack, sorted."""
+    found = [f"{t}.{n}" for t, items in doc.get("resource", {}).items() for n in items]
+    found += [f"data.{t}.{n}" for t, items in doc.get("data", {}).items() for n in items]
+    found += [f"output.{n}" for n in doc.get("output", {})]
+    return sorted(found)
+
+
+def construct_path(item: dict[str, Any]) -> str:
+    """The construct path that produced a resource (kept in cdktf's metadata)."""
+    return str(item.get("//", {}).get("metadata", {}).get("path", ""))
+
+
+def helm_releases(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resources(doc, "helm_release")
+
+
+def namespace_name(doc: dict[str, Any], value: str) -> str:
+    """Resolve a ``${kubernetes_namespace_v1.<name>.metadata[0].name}`` reference."""
+    prefix, suffix = "${kubernetes_namespace_v1.", ".metadata[0].name}"
+    if value.startswith(prefix) and value.endswith(suffix):
+        ns = resources(doc, "kubernetes_namespace_v1")[value[len(prefix) : -len(suffix)]]
+        return str(ns["metadata"]["name"])
+    return value
