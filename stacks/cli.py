@@ -61,10 +61,10 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    config = _load(args)  # before anything imports jsii: bad configs fail fast
     from constructs_lib.validation import PropsError
     from stacks.synth import default_outdir, synthesize
 
-    config = _load(args)
     outdir = args.outdir or default_outdir()
     try:
         summaries = synthesize(config, outdir)
@@ -102,3 +102,7 @@ def _stacks(args: argparse.Namespace) -> int:
     for name in apply_order(config, args.env):
         print(name)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

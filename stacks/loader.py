@@ -7,6 +7,7 @@ imports cdktf, so a bad config fails fast.
 from __future__ import annotations
 
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ CONFIG_ENV_VAR = "ATTIC_IAC_CONFIG"
 
 Path_ = tuple[str | int, ...]
 _NO_VALUE = object()
+_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 
 
 class ConfigError(Exception):
@@ -285,6 +287,8 @@ def _format(problem: Problem, lines: Mapping[Path_, int], filename: str) -> str:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, str):
+        value = _CREDENTIALS.sub(r"\1***@", value)  # never echo a password from a URL
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from stacks.cli import main
 from stacks.loader import EXAMPLE_CONFIG, LoadedConfig, load_config
 from stacks.synth import synthesize
 from tests.synth_output import SynthOutput
@@ -34,11 +38,26 @@ def example_config() -> LoadedConfig:
     return load_config(EXAMPLE_CONFIG)
 
 
+@dataclass(frozen=True)
+class CliRun:
+    code: int
+    stdout: str
+    stderr: str
+
+
 @pytest.fixture(scope="session")
-def example_synth(example_config: LoadedConfig, tmp_path_factory: pytest.TempPathFactory) -> SynthOutput:
+def example_cli_synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliRun, SynthOutput]:
+    """The example config synthesized through ``attic-iac synth``, as a user runs it."""
     out = tmp_path_factory.mktemp("example") / "cdktf.out"
-    synthesize(example_config, out)
-    return SynthOutput(out)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["synth", "--config", str(EXAMPLE_CONFIG), "--outdir", str(out)])
+    return CliRun(code, stdout.getvalue(), stderr.getvalue()), SynthOutput(out)
+
+
+@pytest.fixture(scope="session")
+def example_synth(example_cli_synth: tuple[CliRun, SynthOutput]) -> SynthOutput:
+    return example_cli_synth[1]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,166 @@
+"""The attic-iac command as users run it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stacks import app as app_module
+from stacks.loader import EXAMPLE_CONFIG, LoadedConfig
+from stacks.synth import summarize, synthesize
+from tests.conftest import REPO, CliRun
+from tests.synth_output import SynthOutput
+
+BAD_CONFIG = """\
+organization: {name: Acme, full_name: Acme}
+gitlab: {url: http://gitlab.com, state_project_id: "1"}
+environments:
+  dev: {cluster_context: c, domain: dev.example.com, colour: blue}
+"""
+
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stacks.cli", *args], cwd=cwd, capture_output=True, text=True,
+        check=False, timeout=120,
+    )
+
+
+@pytest.fixture
+def existing_outdir(tmp_path: Path) -> Path:
+    out = tmp_path / "cdktf.out"
+    (out / "stacks" / "platform-dev").mkdir(parents=True)
+    (out / "stacks" / "platform-dev" / "cdk.tf.json").write_text('{"previous": true}')
+    (out / "manifest.json").write_text("{}")
+    return out
+
+
+def test_synth_prints_one_summary_line_per_stack(example_cli_synth: tuple[CliRun, SynthOutput]):
+    run, synth = example_cli_synth
+    assert run.code == 0
+    counts = {s.stack: s.resources for s in summarize(synth.root)}
+    lines = run.stdout.splitlines()
+    assert sorted(lines[:-1]) == sorted(f"{k}: {v} resources" for k, v in counts.items())
+    assert lines[-1].startswith("synthesized 3 stacks into ")
+    assert all(v > 0 for v in counts.values())
+
+
+def test_bad_config_fails_fast_with_exit_2_and_leaves_output_alone(
+    tmp_path: Path, existing_outdir: Path
+):
+    config = tmp_path / "bad.yaml"
+    config.write_text(BAD_CONFIG)
+    before = _tree_digest(existing_outdir)
+    started = time.monotonic()
+    proc = _run("synth", "--config", str(config), "--outdir", str(existing_outdir))
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 2
+    assert elapsed < 3, f"took {elapsed:.2f}s"
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert [e.split(":")[1].strip() for e in errors] == [
+        "organization.name",
+        "gitlab.url",
+        "environments.dev.colour",
+    ]
+    assert proc.stdout == ""
+    assert _tree_digest(existing_outdir) == before
+    assert not list(tmp_path.glob(".cdktf.out.*")), "scratch folder left behind"
+
+
+def test_config_errors_are_found_before_jsii_starts(tmp_path: Path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(BAD_CONFIG)
+    code = (
+        "import sys\n"
+        "from stacks.cli import main\n"
+        f"rc = main(['synth', '--config', {str(config)!r}])\n"
+        "loaded = [m for m in ('jsii', 'cdktf', 'constructs') if m in sys.modules]\n"
+        "print(rc, loaded)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.stdout.strip() == "2 []"
+
+
+def test_failed_synth_leaves_existing_output_byte_for_byte(
+    example_config: LoadedConfig, existing_outdir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def explode(app, config):
+        app_module_build(app, config)
+        raise RuntimeError("construct failure")
+
+    app_module_build = app_module.build_app
+    before = _tree_digest(existing_outdir)
+    monkeypatch.setattr(app_module, "build_app", explode)
+    with pytest.raises(RuntimeError, match="construct failure"):
+        synthesize(example_config, existing_outdir)
+    assert _tree_digest(existing_outdir) == before
+    assert not list(existing_outdir.parent.glob(".cdktf.out.*"))
+
+
+def test_cdktf_outdir_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from stacks.synth import default_outdir
+
+    monkeypatch.setenv("CDKTF_OUTDIR", str(tmp_path / "elsewhere"))
+    assert default_outdir() == tmp_path / "elsewhere"
+    monkeypatch.delenv("CDKTF_OUTDIR")
+    assert default_outdir() == Path("cdktf.out")
+
+
+def test_validate_and_notice_about_the_example(tmp_path: Path):
+    proc = _run("validate", cwd=REPO)
+    if (REPO / "config" / "organization.yaml").exists():
+        pytest.skip("a user config exists in this checkout")
+    assert proc.returncode == 0, proc.stderr
+    assert "using config/organization.example.yaml (config/organization.yaml not found" in proc.stderr
+    assert proc.stdout.strip().endswith("valid (3 environments)")
+
+
+def test_config_env_var_selects_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    config = tmp_path / "mine.yaml"
+    config.write_text(EXAMPLE_CONFIG.read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "stacks.cli", "stacks"], cwd=REPO, capture_output=True, text=True,
+        env={"ATTIC_IAC_CONFIG": str(config), "PATH": "/usr/bin:/bin"}, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"using {config} (from $ATTIC_IAC_CONFIG)" in proc.stderr
+
+
+def test_stacks_prints_apply_order_one_per_line():
+    proc = _run("stacks", "--config", str(EXAMPLE_CONFIG))
+    assert proc.stdout.splitlines() == ["platform-dev", "platform-staging", "platform-prod"]
+    proc = _run("stacks", "--config", str(EXAMPLE_CONFIG), "--env", "prod")
+    assert proc.stdout.splitlines() == ["platform-prod"]
+
+
+def test_stacks_rejects_an_unknown_environment():
+    proc = _run("stacks", "--config", str(EXAMPLE_CONFIG), "--env", "qa")
+    assert proc.returncode == 2
+    assert "error: --env: unknown environment (got 'qa'; allowed: dev, staging, prod)" in proc.stderr
+
+
+def test_schema_matches_the_committed_file():
+    proc = _run("schema")
+    committed = json.loads((REPO / "config" / "organization.schema.json").read_text())
+    assert json.loads(proc.stdout) == committed, "run `make schema` and commit the result"
+
+
+def test_example_config_points_editors_at_the_schema():
+    first = EXAMPLE_CONFIG.read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=./organization.schema.json"
