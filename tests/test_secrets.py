@@ -1,0 +1,52 @@
+"""No secret value may reach cdktf.out: only references, sensitive variables or env at run time."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.synth_output import SynthOutput
+
+SECRET_KEY = re.compile(r"(password|passwd|secret|token|private_key|access_key|credential)", re.I)
+SECRET_TEXT = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|glrt-[A-Za-z0-9_-]{8,}|glpat-")
+
+
+def secret_literals(value: Any, path: str = "") -> list[str]:
+    """Paths of keys that look secret and hold a literal instead of a reference."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if (
+                SECRET_KEY.search(str(key))
+                and isinstance(item, str)
+                and item
+                and not item.startswith("${")
+            ):
+                found.append(here)
+            found += secret_literals(item, here)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += secret_literals(item, f"{path}[{i}]")
+    return found
+
+
+def test_no_secret_literals_in_synthesized_output(all_synths: list[SynthOutput]):
+    for synth in all_synths:
+        for path in Path(synth.root).rglob("*.json"):
+            text = path.read_text()
+            assert not SECRET_TEXT.search(text), path
+            assert secret_literals(json.loads(text)) == [], path
+
+
+def test_backend_never_carries_a_password(all_synths: list[SynthOutput]):
+    for synth in all_synths:
+        for name, doc in synth.stacks():
+            assert "password" not in doc["terraform"]["backend"]["http"], name
+
+
+def test_the_scanner_finds_a_planted_secret():
+    planted = {"resource": {"x": {"y": {"data": {"db_password": "hunter2", "ref_token": "${var.t}"}}}}}
+    assert secret_literals(planted) == ["resource.x.y.data.db_password"]
