@@ -162,9 +162,9 @@ class OrganizationConfig(StrictModel):
 
     organization: Organization
     gitlab: GitLab
-    environments: dict[
-        Annotated[str, Field(pattern=_ENV_NAME, max_length=20)], Environment
-    ] = Field(min_length=1, description="Environments by name (lowercase, digits, '-', <= 20).")
+    environments: dict[Annotated[str, Field(pattern=_ENV_NAME, max_length=20)], Environment] = (
+        Field(min_length=1, description="Environments by name (lowercase, digits, '-', <= 20).")
+    )
     platform: Platform = Field(default_factory=Platform)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     attic: Attic = Field(default_factory=Attic)

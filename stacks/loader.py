@@ -94,8 +94,11 @@ def load_config(path: Path) -> LoadedConfig:
     data, lines, problems = _parse_yaml(text, str(path))
     if not problems and not isinstance(data, dict):
         problems.append(
-            Problem((), "the file must be a mapping with organization, gitlab and environments",
-                    data if data is not None else "an empty file")
+            Problem(
+                (),
+                "the file must be a mapping with organization, gitlab and environments",
+                data if data is not None else "an empty file",
+            )
         )
     base: OrganizationConfig | None = None
     merged: dict[str, OrganizationConfig] = {}
@@ -228,8 +231,11 @@ def _from_pydantic(err: Mapping[str, Any]) -> Problem:
     value = err.get("input", _NO_VALUE)
     if loc and loc[-1] == "[key]":
         loc = loc[:-1]
-        return Problem(loc, "invalid name: use lowercase letters, digits and '-', starting "
-                       "with a letter", str(loc[-1]) if loc else value)
+        return Problem(
+            loc,
+            "invalid name: use lowercase letters, digits and '-', starting with a letter",
+            str(loc[-1]) if loc else value,
+        )
     if kind == "extra_forbidden":
         allowed = ", ".join(_allowed_keys(loc[:-1]))
         return Problem(loc, "unknown key", _NO_VALUE, allowed)
@@ -279,8 +285,11 @@ def _format(problem: Problem, lines: Mapping[Path_, int], filename: str) -> str:
     if details:
         text += f" ({'; '.join(details)})"
     line = problem.line or next(
-        (lines[problem.path[:n]] for n in range(len(problem.path), 0, -1)
-         if problem.path[:n] in lines),
+        (
+            lines[problem.path[:n]]
+            for n in range(len(problem.path), 0, -1)
+            if problem.path[:n] in lines
+        ),
         None,
     )
     return text + (f" [{filename}:{line}]" if line else f" [{filename}]")

@@ -75,6 +75,4 @@ class PlatformStack(TerraformStack):
             minio_namespace = SecureNamespace(
                 self, "MinioOperatorNamespace", SecureNamespaceProps(name=namespaces.minio_operator)
             )
-            MinioOperator(
-                self, "MinioOperator", MinioOperatorProps(namespace=minio_namespace.name)
-            )
+            MinioOperator(self, "MinioOperator", MinioOperatorProps(namespace=minio_namespace.name))

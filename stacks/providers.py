@@ -14,6 +14,4 @@ from constructs import Construct
 def cluster_providers(scope: Construct, cluster_context: str) -> None:
     """Configure the default kubernetes and helm providers of ``scope``'s stack."""
     KubernetesProvider(scope, "kubernetes", config_context=cluster_context)
-    HelmProvider(
-        scope, "helm", kubernetes=HelmProviderKubernetes(config_context=cluster_context)
-    )
+    HelmProvider(scope, "helm", kubernetes=HelmProviderKubernetes(config_context=cluster_context))

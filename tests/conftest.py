@@ -29,7 +29,9 @@ def refdata_dir() -> Path | None:
 def refdata() -> Path:
     found = refdata_dir()
     if found is None:
-        pytest.skip("reference data not found: set ATTIC_IAC_REFDATA or put shared/ beside the repo")
+        pytest.skip(
+            "reference data not found: set ATTIC_IAC_REFDATA or put shared/ beside the repo"
+        )
     return found
 
 

@@ -36,8 +36,12 @@ def _tree_digest(root: Path) -> str:
 
 def _run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stacks.cli", *args], cwd=cwd, capture_output=True, text=True,
-        check=False, timeout=120,
+        [sys.executable, "-m", "stacks.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
 
 
@@ -93,7 +97,9 @@ def test_config_errors_are_found_before_jsii_starts(tmp_path: Path):
         "loaded = [m for m in ('jsii', 'cdktf', 'constructs') if m in sys.modules]\n"
         "print(rc, loaded)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert proc.stdout.strip() == "2 []"
 
 
@@ -127,7 +133,9 @@ def test_validate_and_notice_about_the_example(tmp_path: Path):
     if (REPO / "config" / "organization.yaml").exists():
         pytest.skip("a user config exists in this checkout")
     assert proc.returncode == 0, proc.stderr
-    assert "using config/organization.example.yaml (config/organization.yaml not found" in proc.stderr
+    assert (
+        "using config/organization.example.yaml (config/organization.yaml not found" in proc.stderr
+    )
     assert proc.stdout.strip().endswith("valid (3 environments)")
 
 
@@ -135,8 +143,12 @@ def test_config_env_var_selects_the_file(tmp_path: Path, monkeypatch: pytest.Mon
     config = tmp_path / "mine.yaml"
     config.write_text(EXAMPLE_CONFIG.read_text())
     proc = subprocess.run(
-        [sys.executable, "-m", "stacks.cli", "stacks"], cwd=REPO, capture_output=True, text=True,
-        env={"ATTIC_IAC_CONFIG": str(config), "PATH": "/usr/bin:/bin"}, check=False,
+        [sys.executable, "-m", "stacks.cli", "stacks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"ATTIC_IAC_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert f"using {config} (from $ATTIC_IAC_CONFIG)" in proc.stderr
@@ -152,7 +164,9 @@ def test_stacks_prints_apply_order_one_per_line():
 def test_stacks_rejects_an_unknown_environment():
     proc = _run("stacks", "--config", str(EXAMPLE_CONFIG), "--env", "qa")
     assert proc.returncode == 2
-    assert "error: --env: unknown environment (got 'qa'; allowed: dev, staging, prod)" in proc.stderr
+    assert (
+        "error: --env: unknown environment (got 'qa'; allowed: dev, staging, prod)" in proc.stderr
+    )
 
 
 def test_schema_matches_the_committed_file():

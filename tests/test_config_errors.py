@@ -66,24 +66,87 @@ def test_numeric_project_id_is_accepted(tmp_path: Path):
     [
         ("organization.name", "Acme", "organization.name: has the wrong format (got 'Acme'"),
         ("organization.full_name", _DELETE, "organization.full_name: required key is missing"),
-        ("gitlab.url", "http://gitlab.com", "gitlab.url: must be an https:// URL with a host (got 'http://gitlab.com')"),
+        (
+            "gitlab.url",
+            "http://gitlab.com",
+            "gitlab.url: must be an https:// URL with a host (got 'http://gitlab.com')",
+        ),
         ("gitlab.url", "gitlab.com", "gitlab.url: must be an https:// URL"),
-        ("gitlab.state_project_id", "group/project", "gitlab.state_project_id: has the wrong format (got 'group/project'"),
-        ("gitlab.state_username", "", "gitlab.state_username: string should have at least 1 character"),
-        ("gitlab.token", "x", "gitlab.token: unknown key (allowed: state_project_id, state_username, url)"),
+        (
+            "gitlab.state_project_id",
+            "group/project",
+            "gitlab.state_project_id: has the wrong format (got 'group/project'",
+        ),
+        (
+            "gitlab.state_username",
+            "",
+            "gitlab.state_username: string should have at least 1 character",
+        ),
+        (
+            "gitlab.token",
+            "x",
+            "gitlab.token: unknown key (allowed: state_project_id, state_username, url)",
+        ),
         ("environments", {}, "environments: dictionary should have at least 1 item"),
-        ("environments.Dev", {"cluster_context": "c", "domain": "d.example.com"}, "environments.Dev: invalid name"),
-        ("environments.1dev", {"cluster_context": "c", "domain": "d.example.com"}, "environments.1dev: invalid name"),
-        ("environments.a-very-long-environment", {"cluster_context": "c", "domain": "d.example.com"}, "invalid name"),
-        ("environments.dev.cluster_context", _DELETE, "environments.dev.cluster_context: required key is missing"),
-        ("environments.dev.domain", "Dev.Example.com", "environments.dev.domain: must be a lowercase DNS name"),
-        ("environments.dev.domain", "localhost", "environments.dev.domain: must be a lowercase DNS name"),
-        ("environments.dev.protect_stateful", "maybe", "environments.dev.protect_stateful: input should be a valid boolean"),
-        ("platform.cert_manager", "helm", "platform.cert_manager: not an allowed value (got 'helm'; allowed: 'external', 'install' or 'none')"),
+        (
+            "environments.Dev",
+            {"cluster_context": "c", "domain": "d.example.com"},
+            "environments.Dev: invalid name",
+        ),
+        (
+            "environments.1dev",
+            {"cluster_context": "c", "domain": "d.example.com"},
+            "environments.1dev: invalid name",
+        ),
+        (
+            "environments.a-very-long-environment",
+            {"cluster_context": "c", "domain": "d.example.com"},
+            "invalid name",
+        ),
+        (
+            "environments.dev.cluster_context",
+            _DELETE,
+            "environments.dev.cluster_context: required key is missing",
+        ),
+        (
+            "environments.dev.domain",
+            "Dev.Example.com",
+            "environments.dev.domain: must be a lowercase DNS name",
+        ),
+        (
+            "environments.dev.domain",
+            "localhost",
+            "environments.dev.domain: must be a lowercase DNS name",
+        ),
+        (
+            "environments.dev.protect_stateful",
+            "maybe",
+            "environments.dev.protect_stateful: input should be a valid boolean",
+        ),
+        (
+            "platform.cert_manager",
+            "helm",
+            "platform.cert_manager: not an allowed value "
+            "(got 'helm'; allowed: 'external', 'install' or 'none')",
+        ),
         ("platform.cnpg_operator", "none", "platform.cnpg_operator: not an allowed value"),
-        ("platform.namespaces.cnpg", "CNPG", "platform.namespaces.cnpg: has the wrong format (got 'CNPG'"),
-        ("attic.storage.backend", "gcs", "attic.storage.backend: not an allowed value (got 'gcs'; allowed: 's3', 'seaweedfs' or 'minio')"),
-        ("dashboard", {}, "dashboard: unknown key (allowed: attic, environments, gitlab, monitoring, organization, platform)"),
+        (
+            "platform.namespaces.cnpg",
+            "CNPG",
+            "platform.namespaces.cnpg: has the wrong format (got 'CNPG'",
+        ),
+        (
+            "attic.storage.backend",
+            "gcs",
+            "attic.storage.backend: not an allowed value "
+            "(got 'gcs'; allowed: 's3', 'seaweedfs' or 'minio')",
+        ),
+        (
+            "dashboard",
+            {},
+            "dashboard: unknown key "
+            "(allowed: attic, environments, gitlab, monitoring, organization, platform)",
+        ),
     ],
 )
 def test_one_clear_line_per_bad_key(tmp_path: Path, path: str, value: Any, expected: str):
@@ -119,7 +182,9 @@ def test_cross_field_problem_made_by_an_override(tmp_path: Path):
     data = _with("environments.dev.overrides", {"platform": {"cert_manager": "none"}})
     errors = _errors(tmp_path, data)
     assert len(errors) == 1
-    assert errors[0].startswith("environments.dev.overrides.platform.cert_manager: cert-manager is required")
+    assert errors[0].startswith(
+        "environments.dev.overrides.platform.cert_manager: cert-manager is required"
+    )
 
 
 def test_problem_from_the_base_reported_once_not_per_environment(tmp_path: Path):
@@ -169,7 +234,9 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path):
     assert "YAML syntax error" in errors[0]
 
 
-@pytest.mark.parametrize(("text", "expected"), [("", "an empty file"), ("- a\n- b\n", "got a list")])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("", "an empty file"), ("- a\n- b\n", "got a list")]
+)
 def test_the_file_must_be_a_mapping(tmp_path: Path, text: str, expected: str):
     errors = _errors(tmp_path, text)
     assert errors[0].startswith("<file>: the file must be a mapping")
@@ -185,4 +252,6 @@ def test_a_url_password_is_never_echoed(tmp_path: Path):
 def test_missing_file(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
-    assert info.value.lines == [f"{tmp_path / 'nope.yaml'}: cannot read the config file (No such file or directory)"]
+    assert info.value.lines == [
+        f"{tmp_path / 'nope.yaml'}: cannot read the config file (No such file or directory)"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -79,7 +80,7 @@ def test_every_custom_resource_matches_its_crd(all_synths, refdata: Path):
                 assert crd_errors(validators[key], manifest) == [], f"{stack}/{name}"
 
 
-CLUSTER = {
+CLUSTER: dict[str, Any] = {
     "apiVersion": "postgresql.cnpg.io/v1",
     "kind": "Cluster",
     "metadata": {"name": "pg", "namespace": "attic"},

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import cdktf
+import pytest
 from cdktf import TerraformStack
 
 from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
@@ -50,7 +50,11 @@ def test_namespace_defaults_to_restricted_with_default_deny(stack):
 
 def test_namespace_can_relax_pod_security_and_protect(stack):
     SecureNamespace(
-        stack, "Ns", SecureNamespaceProps(name="dind", pod_security="privileged", deny_ingress=False, protect=True)
+        stack,
+        "Ns",
+        SecureNamespaceProps(
+            name="dind", pod_security="privileged", deny_ingress=False, protect=True
+        ),
     )
     doc = _synth(stack)
     ns = doc["resource"]["kubernetes_namespace_v1"]["Ns"]
@@ -62,7 +66,9 @@ def test_namespace_can_relax_pod_security_and_protect(stack):
 def test_fails_with_every_policy_problem_at_once(stack):
     with pytest.raises(PropsError) as info:
         IngressAllowPolicy(
-            stack, "P", IngressAllowPolicyProps(name="p", namespace="n", pod_selector={}, ports=[0, 70000])
+            stack,
+            "P",
+            IngressAllowPolicyProps(name="p", namespace="n", pod_selector={}, ports=[0, 70000]),
         )
     assert info.value.problems == [
         "pod_selector: must select pods (got no labels)",
@@ -76,8 +82,11 @@ def test_release_values_are_rendered_yaml_and_protection_is_optional(stack):
         stack,
         "R",
         PinnedHelmReleaseProps(
-            name="cnpg", namespace="ops", chart=CLOUDNATIVE_PG_CHART,
-            values={"b": {"c": "x: y"}, "a": [1]}, protect=True,
+            name="cnpg",
+            namespace="ops",
+            chart=CLOUDNATIVE_PG_CHART,
+            values={"b": {"c": "x: y"}, "a": [1]},
+            protect=True,
         ),
     )
     (release,) = _synth(stack)["resource"]["helm_release"].values()
@@ -89,8 +98,11 @@ def test_release_values_are_rendered_yaml_and_protection_is_optional(stack):
 def test_release_rejects_a_bad_name_and_timeout(stack):
     with pytest.raises(PropsError) as info:
         PinnedHelmRelease(
-            stack, "R",
-            PinnedHelmReleaseProps(name="CNPG", namespace="ops", chart=CLOUDNATIVE_PG_CHART, timeout_seconds=0),
+            stack,
+            "R",
+            PinnedHelmReleaseProps(
+                name="CNPG", namespace="ops", chart=CLOUDNATIVE_PG_CHART, timeout_seconds=0
+            ),
         )
     assert len(info.value.problems) == 2
 
@@ -105,6 +117,10 @@ def test_compute_resources_render_requests_and_limits():
 
 def test_image_pins_are_digests_or_documented_gaps():
     for pin in ALL_IMAGES:
-        assert pin.digest is None or (pin.digest.startswith("sha256:") and len(pin.digest) == 71), pin
+        assert pin.digest is None or (pin.digest.startswith("sha256:") and len(pin.digest) == 71), (
+            pin
+        )
     unpinned = sorted(p.repository for p in ALL_IMAGES if p.digest is None)
-    assert unpinned == ["quay.io/minio/operator"], "a new unpinned image needs a note in versions.py"
+    assert unpinned == ["quay.io/minio/operator"], (
+        "a new unpinned image needs a note in versions.py"
+    )

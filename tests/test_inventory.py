@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stacks.loader import load_config
+from stacks.loader import EXAMPLE_CONFIG, load_config
 from tests.conftest import DATA
-from stacks.loader import EXAMPLE_CONFIG
 from tests.synth_output import SynthOutput, addresses
 
 INVENTORY = Path(__file__).resolve().parent / "inventory"
@@ -41,7 +40,7 @@ def test_addresses_match_the_committed_inventory(all_synths: list[SynthOutput]):
             actual = addresses(doc)
             removed = sorted(set(inventory["addresses"]) - set(actual))
             added = sorted(set(actual) - set(inventory["addresses"]))
-            assert not removed and not added, (
+            assert (removed, added) == ([], []), (
                 f"{stack}: addresses changed. Removed (OpenTofu would DESTROY these): {removed}; "
                 f"added: {added}. If intended, add a moved block for each rename and update "
                 f"tests/inventory/{stack}.json."

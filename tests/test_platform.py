@@ -18,9 +18,7 @@ def _values(release: dict[str, Any]) -> dict[str, Any]:
 
 
 def _namespaces(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        ns["metadata"]["name"]: ns for ns in resources(doc, "kubernetes_namespace_v1").values()
-    }
+    return {ns["metadata"]["name"]: ns for ns in resources(doc, "kubernetes_namespace_v1").values()}
 
 
 def test_example_installs_cnpg_and_barman_but_not_cert_manager_or_minio(
@@ -127,7 +125,10 @@ def test_full_environment_installs_cert_manager_and_minio_operator(variants_synt
     )
     cert = _values(charts["cert-manager"])
     assert cert["crds"] == {"enabled": True, "keep": True}
-    assert cert["global"]["leaderElection"]["namespace"] == "${kubernetes_namespace_v1.CertManagerNamespace.metadata[0].name}"
+    assert (
+        cert["global"]["leaderElection"]["namespace"]
+        == "${kubernetes_namespace_v1.CertManagerNamespace.metadata[0].name}"
+    )
     assert cert["prometheus"]["podmonitor"]["enabled"] is True
     assert set(_namespaces(doc)) == {"cnpg-system", "cert-manager", "minio-operator"}
 
@@ -153,7 +154,9 @@ def test_every_image_is_pinned_by_digest_except_documented_gaps(all_synths: list
                     seen += 1
                     if image.get("repository") == MINIO_OPERATOR_IMAGE.repository:
                         continue  # no public digest known; listed in versions.py
-                    pinned = "@sha256:" in image.get("tag", "") or image.get("digest", "").startswith("sha256:")
+                    pinned = "@sha256:" in image.get("tag", "") or image.get(
+                        "digest", ""
+                    ).startswith("sha256:")
                     assert pinned, image
     assert seen >= 9
 

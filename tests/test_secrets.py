@@ -48,5 +48,7 @@ def test_backend_never_carries_a_password(all_synths: list[SynthOutput]):
 
 
 def test_the_scanner_finds_a_planted_secret():
-    planted = {"resource": {"x": {"y": {"data": {"db_password": "hunter2", "ref_token": "${var.t}"}}}}}
+    planted = {
+        "resource": {"x": {"y": {"data": {"db_password": "hunter2", "ref_token": "${var.t}"}}}}
+    }
     assert secret_literals(planted) == ["resource.x.y.data.db_password"]

@@ -10,7 +10,9 @@ from stacks.loader import LoadedConfig
 from tests.synth_output import SynthOutput
 
 
-def test_one_stack_per_kind_and_environment(example_synth: SynthOutput, example_config: LoadedConfig):
+def test_one_stack_per_kind_and_environment(
+    example_synth: SynthOutput, example_config: LoadedConfig
+):
     expected = {f"{k.name}-{env}" for k in STACK_KINDS for env in example_config.environments}
     assert set(example_synth.stack_names()) == expected
     assert expected == {"platform-dev", "platform-staging", "platform-prod"}

@@ -47,9 +47,7 @@ class IngressAllowPolicyProps:
 class IngressAllowPolicy(Construct):
     """Allow TCP ingress to some ports of some pods, on top of a default-deny policy."""
 
-    def __init__(
-        self, scope: Construct, construct_id: str, props: IngressAllowPolicyProps
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, props: IngressAllowPolicyProps) -> None:
         super().__init__(scope, construct_id)
         raise_if_problems(
             "IngressAllowPolicy",
@@ -57,11 +55,7 @@ class IngressAllowPolicy(Construct):
                 check_dns_label("name", props.name),
                 "" if props.pod_selector else "pod_selector: must select pods (got no labels)",
                 "" if props.ports else "ports: at least one port is required (got none)",
-                *(
-                    f"ports: {p} is outside 1-65535"
-                    for p in props.ports
-                    if not 1 <= p <= 65535
-                ),
+                *(f"ports: {p} is outside 1-65535" for p in props.ports if not 1 <= p <= 65535),
             ],
         )
         sources = None

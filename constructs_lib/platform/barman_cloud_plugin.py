@@ -49,7 +49,8 @@ class BarmanCloudPluginProps:
         resources: plugin pod requests and limits.
             Default 50m / 64Mi requested, 500m / 256Mi limit.
         image: plugin image. Default - the pinned release.
-        sidecar_image: image of the sidecar injected into Postgres pods. Default - the pinned release.
+        sidecar_image: image of the sidecar injected into Postgres pods.
+            Default - the pinned release.
         protect: refuse to uninstall; without the plugin no WAL is archived. Default ``False``.
         depends_on: the CNPG operator and cert-manager releases when this stack installs them
             (the chart renders a cert-manager Issuer). Default - none.
