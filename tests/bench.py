@@ -75,9 +75,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bare = [sys.executable, "-c", BARE.format(outdir=f"{tmp}/bare")]
         full = [
-            sys.executable, "-m", "stacks.cli", "synth",
-            "--config", str(REPO / "config" / "organization.example.yaml"),
-            "--outdir", f"{tmp}/full",
+            sys.executable,
+            "-m",
+            "stacks.cli",
+            "synth",
+            "--config",
+            str(REPO / "config" / "organization.example.yaml"),
+            "--outdir",
+            f"{tmp}/full",
         ]
         measure(full)  # warm the jsii package cache and the page cache
         results = {"bare": [], "full": []}
