@@ -13,7 +13,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks import jsii_env
 from stacks.loader import LoadedConfig
 
 
@@ -30,7 +29,6 @@ def default_outdir() -> Path:
 
 def synthesize(config: LoadedConfig, outdir: Path) -> list[StackSummary]:
     """Synthesize every stack of ``config`` into ``outdir`` (replaced only on success)."""
-    jsii_env.prepare()
     from cdktf import App
 
     from stacks.app import build_app

@@ -85,7 +85,7 @@ def main() -> int:
             f"{tmp}/full",
         ]
         measure(full)  # warm the jsii package cache and the page cache
-        results = {"bare": [], "full": []}
+        results: dict[str, list[tuple[float, int]]] = {"bare": [], "full": []}
         for _ in range(RUNS):
             for name, argv in (("bare", bare), ("full", full)):
                 results[name].append(measure(argv))

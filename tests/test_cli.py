@@ -178,3 +178,22 @@ def test_schema_matches_the_committed_file():
 def test_example_config_points_editors_at_the_schema():
     first = EXAMPLE_CONFIG.read_text().splitlines()[0]
     assert first == "# yaml-language-server: $schema=./organization.schema.json"
+
+
+def test_jsii_uses_the_project_node_when_installed():
+    from stacks.jsii_env import PROJECT_NODE
+
+    if not PROJECT_NODE.exists():
+        pytest.skip("run `make setup` to install the project's Node.js")
+    code = "import os, stacks; print(os.environ.get('JSII_NODE'))"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "JSII_NODE"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.stdout.strip() == str(PROJECT_NODE)
+
+
+def test_synth_runs_without_the_node_end_of_life_warning(
+    example_cli_synth: tuple[CliRun, SynthOutput],
+):
+    assert "end-of-life" not in example_cli_synth[0].stderr
