@@ -35,7 +35,7 @@ class PlatformStack(TerraformStack):
         gitlab_state_backend(self, config.gitlab, stack_id)
         cluster_providers(self, env.settings.cluster_context)
 
-        cnpg_first: list[ITerraformDependable] = []
+        plugin_prerequisites: list[ITerraformDependable] = []
         cnpg_namespace = namespaces.cnpg
         if platform.cnpg_operator == "install":
             namespace = SecureNamespace(
@@ -49,7 +49,7 @@ class PlatformStack(TerraformStack):
                 ),
             )
             cnpg_namespace = namespace.name
-            cnpg_first.append(operator.helm.release)
+            plugin_prerequisites.append(operator.helm.release)
 
         if platform.cert_manager == "install":
             cert_namespace = SecureNamespace(
@@ -60,14 +60,14 @@ class PlatformStack(TerraformStack):
                 "CertManager",
                 CertManagerProps(namespace=cert_namespace.name, pod_monitor=monitoring),
             )
-            cnpg_first.append(cert_manager.helm.release)
+            plugin_prerequisites.append(cert_manager.helm.release)
 
         if platform.barman_cloud_plugin == "install":
             BarmanCloudPlugin(
                 self,
                 "BarmanCloudPlugin",
                 BarmanCloudPluginProps(
-                    namespace=cnpg_namespace, protect=protect, depends_on=cnpg_first
+                    namespace=cnpg_namespace, protect=protect, depends_on=plugin_prerequisites
                 ),
             )
 

@@ -19,8 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
 BARE = """
-from stacks import jsii_env
-jsii_env.prepare()
+import stacks  # sets JSII_NODE, as every attic-iac entry point does
 from cdktf import App, TerraformStack
 from cdktf_cdktf_provider_helm.provider import HelmProvider
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -186,7 +187,7 @@ def test_jsii_uses_the_project_node_when_installed():
     if not PROJECT_NODE.exists():
         pytest.skip("run `make setup` to install the project's Node.js")
     code = "import os, stacks; print(os.environ.get('JSII_NODE'))"
-    env = {k: v for k, v in __import__("os").environ.items() if k != "JSII_NODE"}
+    env = {k: v for k, v in os.environ.items() if k != "JSII_NODE"}
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env, check=False
     )

@@ -54,7 +54,7 @@ class PinnedHelmRelease(Construct):
                 else f"timeout_seconds: must be positive (got {props.timeout_seconds})",
             ],
         )
-        self.values = dict(props.values)
+        values = dict(props.values)
         self.release = Release(
             self,
             "Default",  # keeps the wrapper's Terraform address
@@ -63,7 +63,7 @@ class PinnedHelmRelease(Construct):
             repository=props.chart.repository,
             chart=props.chart.chart,
             version=props.chart.version,
-            values=[yaml.safe_dump(self.values, sort_keys=True)] if self.values else None,
+            values=[yaml.safe_dump(values, sort_keys=True)] if values else None,
             atomic=True,
             cleanup_on_fail=True,
             wait=True,
