@@ -129,10 +129,51 @@ MINIO_OPERATOR_IMAGE = ImagePin(
     digest=None,
 )
 
+# Attic publishes no releases: CI tags each commit. Commit 12cbeca1 with its multi-arch index
+# digest, as pinned side by side in shinzui/nagare ``nix/attic.nix``.
+ATTIC_IMAGE = ImagePin(
+    repository="ghcr.io/zhaofengli/attic",
+    tag="12cbeca141f46e1ade76728bce8adc447f2166c6",
+    digest="sha256:18574aba70fc89d2b695273fbe2e7b2f8ad7e8e786b4cc535124fbe14bada1d0",
+)
+
+# PostgreSQL operand for CNPG clusters: the official image catalog
+# (cloudnative-pg/artifacts ``image-catalogs/catalog-system-trixie.yaml``); timestamped tags
+# are immutable, unlike ``18.2-system-trixie``.
+POSTGRESQL_IMAGE = ImagePin(
+    repository="ghcr.io/cloudnative-pg/postgresql",
+    tag="18.2-202602201511-system-trixie",
+    digest="sha256:f92ca5c5d00f56203a0067e11a36c6f27bb42e94bff09477caa695e7429e8dc3",
+)
+
+SEAWEEDFS_CHART = ChartPin(
+    repository="https://seaweedfs.github.io/seaweedfs/helm",
+    chart="seaweedfs",
+    version="4.44.0",
+    app_version="4.44",
+)
+SEAWEEDFS_IMAGE = ImagePin(
+    repository="chrislusf/seaweedfs",
+    tag="4.44",
+    digest="sha256:e67e8c385484120b78bff47ba5f4debbca47fbd27ed1a39f016f47e8baea615b",
+)
+
+# The tenant image the MinIO operator 7.1.1 tenant chart ships; MinIO stopped publishing
+# community images in 2025, so this is the last one it points at.
+MINIO_IMAGE = ImagePin(
+    repository="quay.io/minio/minio",
+    tag="RELEASE.2025-04-08T15-41-24Z",
+    digest="sha256:8834ae47a2de3509b83e0e70da9369c24bbbc22de42f2a2eddc530eee88acd1b",
+)
+
 ALL_IMAGES: tuple[ImagePin, ...] = (
     CLOUDNATIVE_PG_IMAGE,
     BARMAN_CLOUD_PLUGIN_IMAGE,
     BARMAN_CLOUD_SIDECAR_IMAGE,
     *CERT_MANAGER_IMAGES.values(),
     MINIO_OPERATOR_IMAGE,
+    ATTIC_IMAGE,
+    POSTGRESQL_IMAGE,
+    SEAWEEDFS_IMAGE,
+    MINIO_IMAGE,
 )

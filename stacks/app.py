@@ -25,7 +25,10 @@ class StackKind:
 
 
 # Declared in apply order: a kind only depends on kinds above it (a test holds us to that).
-STACK_KINDS: tuple[StackKind, ...] = (StackKind("platform"),)
+STACK_KINDS: tuple[StackKind, ...] = (
+    StackKind("platform"),
+    StackKind("attic", depends_on=("platform",)),
+)
 
 
 def stack_id(kind: str, environment: str) -> str:
@@ -45,9 +48,10 @@ def apply_order(config: LoadedConfig, environment: str | None = None) -> list[st
 
 def build_app(app: App, config: LoadedConfig) -> dict[str, TerraformStack]:
     """Add every stack of every environment to ``app`` and declare their dependencies."""
+    from stacks.attic import AtticStack
     from stacks.platform import PlatformStack
 
-    builders = {"platform": PlatformStack}
+    builders: dict[str, type[TerraformStack]] = {"platform": PlatformStack, "attic": AtticStack}
     stacks: dict[str, TerraformStack] = {}
     for env_name, env in config.environments.items():
         for kind in STACK_KINDS:

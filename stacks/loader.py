@@ -296,6 +296,8 @@ def _format(problem: Problem, lines: Mapping[Path_, int], filename: str) -> str:
 
 
 def _show(value: Any) -> str:
+    if value is None:
+        return "nothing (not set)"
     if isinstance(value, str):
         value = _CREDENTIALS.sub(r"\1***@", value)  # never echo a password from a URL
     if isinstance(value, dict):

@@ -15,3 +15,23 @@ def cluster_providers(scope: Construct, cluster_context: str) -> None:
     """Configure the default kubernetes and helm providers of ``scope``'s stack."""
     KubernetesProvider(scope, "kubernetes", config_context=cluster_context)
     HelmProvider(scope, "helm", kubernetes=HelmProviderKubernetes(config_context=cluster_context))
+
+
+def aws_provider(scope: Construct, region: str) -> None:
+    """The AWS provider, imported only here and only on the bucket-creation path.
+
+    Credentials come from the environment that runs OpenTofu (AWS_* variables, a profile or
+    a web identity), never from the synthesized code.
+    """
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    AwsProvider(scope, "aws", region=region)
+
+
+def generator_providers(scope: Construct) -> None:
+    """random and tls: generated secrets that live only in Terraform state."""
+    from cdktf_cdktf_provider_random.provider import RandomProvider
+    from cdktf_cdktf_provider_tls.provider import TlsProvider
+
+    RandomProvider(scope, "random")
+    TlsProvider(scope, "tls")

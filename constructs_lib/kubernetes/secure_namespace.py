@@ -16,6 +16,7 @@ from cdktf_cdktf_provider_kubernetes.network_policy_v1 import (
 )
 from constructs import Construct
 
+from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
@@ -32,6 +33,9 @@ class SecureNamespaceProps:
             Default ``"restricted"``; lower it only for workloads that need it (dind).
         deny_ingress: create a ``default-deny-ingress`` NetworkPolicy selecting every pod, so
             only traffic that another policy allows gets in. Default ``True``.
+        deny_egress: also deny every outgoing connection except DNS (port 53), so pods reach
+            only what other policies allow. Default ``False``: operators must reach the API
+            server, whose address is cluster-specific.
         labels: extra namespace labels. Default - none.
         protect: set ``prevent_destroy``; deleting a namespace deletes everything in it.
             Default ``False``.
@@ -40,6 +44,7 @@ class SecureNamespaceProps:
     name: str
     pod_security: PodSecurityLevel = "restricted"
     deny_ingress: bool = True
+    deny_egress: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     protect: bool = False
 
@@ -81,5 +86,28 @@ class SecureNamespace(Construct):
                 spec=NetworkPolicyV1Spec(
                     pod_selector=NetworkPolicyV1SpecPodSelector(),
                     policy_types=["Ingress"],
+                ),
+            )
+        if props.deny_egress:
+            # Egress only to port 53: every pod resolves names, wherever the resolver runs
+            # (kube-dns pods or a node-local cache on a link-local address).
+            NetworkPolicyV1(
+                self,
+                "DenyEgress",
+                metadata=NetworkPolicyV1Metadata(name="default-deny-egress", namespace=self.name),
+                spec=to_struct(
+                    NetworkPolicyV1Spec,
+                    {
+                        "pod_selector": {},
+                        "policy_types": ["Egress"],
+                        "egress": [
+                            {
+                                "ports": [
+                                    {"port": "53", "protocol": "UDP"},
+                                    {"port": "53", "protocol": "TCP"},
+                                ]
+                            }
+                        ],
+                    },
                 ),
             )

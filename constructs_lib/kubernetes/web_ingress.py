@@ -1,0 +1,154 @@
+"""An HTTPS Ingress for services that take large, slow uploads (whole NARs, S3 objects).
+
+Nothing on the path may cap the body or time it out early: nginx gets unlimited body size,
+no request buffering and long timeouts; Traefik needs no annotation for that (it has no body
+limit and we never add its buffering middleware), but its entry point's ``readTimeout``
+(60 s by default) must be raised in Traefik's own static config - see the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from cdktf import ITerraformDependable
+from cdktf_cdktf_provider_kubernetes.ingress_v1 import IngressV1, IngressV1Spec
+from constructs import Construct
+
+from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
+from constructs_lib.kubernetes.structs import to_struct
+from constructs_lib.validation import check_dns_label, raise_if_problems
+
+Controller = Literal["traefik", "nginx"]
+NGINX_STREAMING = {
+    "nginx.ingress.kubernetes.io/proxy-body-size": "0",
+    "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
+    "nginx.ingress.kubernetes.io/proxy-buffering": "off",
+    "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+    "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RateLimitProps:
+    """Traefik ``rateLimit`` per client address.
+
+    Attributes:
+        average: requests per second.
+        burst: requests allowed at once above the average.
+    """
+
+    average: int
+    burst: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebIngressProps:
+    """Props of :class:`WebIngress`.
+
+    Attributes:
+        name: Ingress name (also the TLS Secret's prefix).
+        namespace: namespace of the Service.
+        host: public host name.
+        service_name: backend Service.
+        service_port: its port number.
+        controller: ``"traefik"`` or ``"nginx"``; decides annotations and middlewares.
+        class_name: IngressClass. Default - the controller's name.
+        cluster_issuer: cert-manager ClusterIssuer that signs the certificate.
+        rate_limit: Traefik only: limit requests per client. Default - none.
+        depends_on: resources that must exist first. Default - none.
+    """
+
+    name: str
+    namespace: str
+    host: str
+    service_name: str
+    service_port: int
+    controller: Controller
+    cluster_issuer: str
+    class_name: str | None = None
+    rate_limit: RateLimitProps | None = None
+    depends_on: tuple[ITerraformDependable, ...] = ()
+
+
+class WebIngress(Construct):
+    """Ingress with a cert-manager certificate and upload-safe settings for its controller."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: WebIngressProps) -> None:
+        super().__init__(scope, construct_id)
+        raise_if_problems(
+            "WebIngress",
+            [
+                check_dns_label("name", props.name),
+                ""
+                if props.controller in ("traefik", "nginx")
+                else f"controller: {props.controller!r} is not one of traefik, nginx",
+                ""
+                if props.rate_limit is None or props.controller == "traefik"
+                else "rate_limit: only supported with the traefik controller",
+            ],
+        )
+        annotations = {"cert-manager.io/cluster-issuer": props.cluster_issuer}
+        if props.controller == "nginx":
+            annotations.update(NGINX_STREAMING)
+        else:
+            annotations["traefik.ingress.kubernetes.io/router.tls"] = "true"
+            if props.rate_limit is not None:
+                middleware = CustomResource(
+                    self,
+                    "RateLimit",
+                    CustomResourceProps(
+                        manifest={
+                            "apiVersion": "traefik.io/v1alpha1",
+                            "kind": "Middleware",
+                            "metadata": {
+                                "name": f"{props.name}-ratelimit",
+                                "namespace": props.namespace,
+                            },
+                            "spec": {
+                                "rateLimit": {
+                                    "average": props.rate_limit.average,
+                                    "burst": props.rate_limit.burst,
+                                    "period": "1s",
+                                }
+                            },
+                        }
+                    ),
+                )
+                # "<namespace>-<name>@kubernetescrd"; a wrong reference makes Traefik drop
+                # the whole route, so it is built from the Middleware's own fields.
+                annotations["traefik.ingress.kubernetes.io/router.middlewares"] = (
+                    f"{props.namespace}-{middleware.name}@kubernetescrd"
+                )
+        self.ingress = IngressV1(
+            self,
+            "Default",
+            metadata={"name": props.name, "namespace": props.namespace, "annotations": annotations},
+            spec=to_struct(
+                IngressV1Spec,
+                {
+                    "ingress_class_name": props.class_name or props.controller,
+                    "tls": [{"hosts": [props.host], "secret_name": f"{props.name}-tls"}],
+                    "rule": [
+                        {
+                            "host": props.host,
+                            "http": {
+                                "path": [
+                                    {
+                                        "path": "/",
+                                        "path_type": "Prefix",
+                                        "backend": {
+                                            "service": {
+                                                "name": props.service_name,
+                                                "port": {"number": props.service_port},
+                                            }
+                                        },
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                },
+            ),
+            depends_on=list(props.depends_on) or None,
+        )

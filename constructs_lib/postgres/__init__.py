@@ -1,0 +1,1 @@
+"""PostgreSQL through CloudNativePG custom resources."""

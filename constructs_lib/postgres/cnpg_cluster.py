@@ -1,0 +1,254 @@
+"""A CloudNativePG ``Cluster`` hardened for a service database, with its backups and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cdktf import ITerraformDependable
+from constructs import Construct
+
+from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
+from constructs_lib.kubernetes.resources import ComputeResources
+from constructs_lib.platform.barman_cloud_plugin import PLUGIN_NAME
+from constructs_lib.validation import check_dns_label, raise_if_problems
+from constructs_lib.versions import POSTGRESQL_IMAGE, ImagePin
+
+POSTGRES_PORT = 5432
+STATUS_PORT = 8000  # instance manager; the operator polls it
+METRICS_PORT = 9187
+
+DEFAULT_PARAMETERS: Mapping[str, str] = {
+    "statement_timeout": "60s",
+    "idle_in_transaction_session_timeout": "10min",
+    "log_statement": "ddl",
+    "log_connections": "on",
+    "log_disconnections": "on",
+    "log_min_duration_statement": "5s",
+    "max_connections": "200",
+    "shared_buffers": "256MB",
+}
+# Our lines come before CNPG's own trailing "host all all all ..." rule: TLS with SCRAM only,
+# and anything without TLS is rejected before it could reach that rule.
+PG_HBA = ("hostssl all all all scram-sha-256", "hostnossl all all all reject")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClusterBackup:
+    """Continuous backup through the Barman Cloud plugin.
+
+    Attributes:
+        object_store: name of the ``ObjectStore`` in the cluster's namespace.
+        schedule: base backup schedule, 6 cron fields with seconds first.
+    """
+
+    object_store: str
+    schedule: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClusterRecovery:
+    """Bootstrap from another cluster's backups instead of an empty database.
+
+    Attributes:
+        object_store: the ``ObjectStore`` holding the source's backups.
+        source_cluster: the source cluster's name (its folder in the bucket).
+        target_time: RFC 3339 time to stop WAL replay at; ``None`` replays everything.
+    """
+
+    object_store: str
+    source_cluster: str
+    target_time: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CnpgClusterProps:
+    """Props of :class:`CnpgCluster`.
+
+    Attributes:
+        name: cluster name; CNPG derives ``<name>-rw`` (Service), ``<name>-app`` (credentials)
+            and ``<name>-ca`` (CA Secret) from it.
+        namespace: namespace of the cluster.
+        instances: Postgres instances (one primary, the rest streaming replicas). Default 3.
+        storage_size: volume per instance. Default ``"20Gi"``.
+        storage_class: StorageClass of the volumes. Default - the cluster default.
+        resources: per instance. Default 500m / 1Gi requested, 2 CPU / 2Gi limit.
+        image: PostgreSQL image. Default - the pinned catalog image.
+        anti_affinity: ``"preferred"`` or ``"required"`` spread of instances over nodes.
+            Default ``"preferred"``.
+        database: application database, owned by a user of the same name. Default ``"app"``.
+        parameters: ``postgresql.conf`` settings merged over :data:`DEFAULT_PARAMETERS`.
+            Default - none.
+        backup: WAL archiving and scheduled backups. Default - none.
+        recovery: bootstrap from backups (point-in-time recovery). Default - none.
+        service_account_annotations: for workload identity towards object storage.
+            Default - none.
+        pod_monitor: create a ``PodMonitor`` (the Cluster's own flag is deprecated).
+            Default ``False``.
+        protect: ``prevent_destroy`` on the Cluster. Default ``False``.
+        depends_on: resources that must exist first. Default - none.
+    """
+
+    name: str
+    namespace: str
+    instances: int = 3
+    storage_size: str = "20Gi"
+    storage_class: str | None = None
+    resources: ComputeResources = field(
+        default_factory=lambda: ComputeResources(
+            cpu_request="500m", memory_request="1Gi", cpu_limit="2", memory_limit="2Gi"
+        )
+    )
+    image: ImagePin = POSTGRESQL_IMAGE
+    anti_affinity: Literal["preferred", "required"] = "preferred"
+    database: str = "app"
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    backup: ClusterBackup | None = None
+    recovery: ClusterRecovery | None = None
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+    pod_monitor: bool = False
+    protect: bool = False
+    depends_on: Sequence[ITerraformDependable] = ()
+
+
+class CnpgCluster(Construct):
+    """Postgres with TLS-only SCRAM logins, no superuser access, spread instances."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: CnpgClusterProps) -> None:
+        super().__init__(scope, construct_id)
+        recovery = props.recovery
+        raise_if_problems(
+            "CnpgCluster",
+            [
+                check_dns_label("name", props.name),
+                "" if props.instances >= 1 else f"instances: {props.instances} must be >= 1",
+                ""
+                if props.backup is None or len(props.backup.schedule.split()) == 6
+                else f"backup.schedule: {props.backup.schedule!r} needs 6 fields, seconds "
+                "first (a 5-field cron is read as seconds and fires hourly)",
+                ""
+                if recovery is None or recovery.source_cluster != props.name
+                else "recovery.source_cluster: must differ from name (got the same)",
+                *(
+                    f"parameters.{k}: values are strings (got {v!r})"
+                    for k, v in props.parameters.items()
+                    if not isinstance(v, str)
+                ),
+            ],
+        )
+        self.name = props.name
+        self.app_secret = f"{props.name}-app"
+        self.ca_secret = f"{props.name}-ca"
+        self.rw_service = f"{props.name}-rw"
+        self.pod_labels = {"cnpg.io/cluster": props.name}
+
+        spec: dict[str, Any] = {
+            "instances": props.instances,
+            "imageName": props.image.ref,
+            "enableSuperuserAccess": False,
+            "storage": {"size": props.storage_size},
+            "resources": props.resources.to_values(),
+            "affinity": {
+                "enablePodAntiAffinity": True,
+                "podAntiAffinityType": props.anti_affinity,
+                "topologyKey": "kubernetes.io/hostname",
+            },
+            "postgresql": {
+                "parameters": {**DEFAULT_PARAMETERS, **props.parameters},
+                "pg_hba": list(PG_HBA),
+            },
+            "primaryUpdateStrategy": "unsupervised",
+            "primaryUpdateMethod": "switchover",
+        }
+        if props.storage_class:
+            spec["storage"]["storageClass"] = props.storage_class
+        if props.service_account_annotations:
+            spec["serviceAccountTemplate"] = {
+                "metadata": {"annotations": dict(props.service_account_annotations)}
+            }
+        if props.backup is not None:
+            spec["plugins"] = [
+                {
+                    "name": PLUGIN_NAME,
+                    "isWALArchiver": True,
+                    "parameters": {"barmanObjectName": props.backup.object_store},
+                }
+            ]
+        if recovery is None:
+            spec["bootstrap"] = {"initdb": {"database": props.database, "owner": props.database}}
+        else:
+            target = {"targetTime": recovery.target_time} if recovery.target_time else None
+            spec["bootstrap"] = {
+                "recovery": {
+                    "source": "origin",
+                    "database": props.database,
+                    "owner": props.database,
+                    **({"recoveryTarget": target} if target else {}),
+                }
+            }
+            spec["externalClusters"] = [
+                {
+                    "name": "origin",
+                    "plugin": {
+                        "name": PLUGIN_NAME,
+                        "parameters": {
+                            "barmanObjectName": recovery.object_store,
+                            "serverName": recovery.source_cluster,
+                        },
+                    },
+                }
+            ]
+        self.cluster = CustomResource(
+            self,
+            "Cluster",
+            CustomResourceProps(
+                manifest={
+                    "apiVersion": "postgresql.cnpg.io/v1",
+                    "kind": "Cluster",
+                    "metadata": {"name": props.name, "namespace": props.namespace},
+                    "spec": spec,
+                },
+                ready_condition="Ready",
+                timeout="30m",
+                protect=props.protect,
+                depends_on=props.depends_on,
+            ),
+        )
+        if props.backup is not None:
+            CustomResource(
+                self,
+                "ScheduledBackup",
+                CustomResourceProps(
+                    manifest={
+                        "apiVersion": "postgresql.cnpg.io/v1",
+                        "kind": "ScheduledBackup",
+                        "metadata": {"name": f"{props.name}-daily", "namespace": props.namespace},
+                        "spec": {
+                            "cluster": {"name": props.name},
+                            "schedule": props.backup.schedule,
+                            "method": "plugin",
+                            "pluginConfiguration": {"name": PLUGIN_NAME},
+                            "backupOwnerReference": "self",
+                            "immediate": True,
+                        },
+                    },
+                    depends_on=[self.cluster.resource],
+                ),
+            )
+        if props.pod_monitor:
+            CustomResource(
+                self,
+                "PodMonitor",
+                CustomResourceProps(
+                    manifest={
+                        "apiVersion": "monitoring.coreos.com/v1",
+                        "kind": "PodMonitor",
+                        "metadata": {"name": props.name, "namespace": props.namespace},
+                        "spec": {
+                            "selector": {"matchLabels": dict(self.pod_labels)},
+                            "podMetricsEndpoints": [{"port": "metrics"}],
+                        },
+                    }
+                ),
+            )

@@ -1,0 +1,48 @@
+"""Generated S3 key pairs for in-cluster stores: values live only in Terraform state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cdktf_cdktf_provider_random.password import Password
+from constructs import Construct
+
+from constructs_lib.storage.s3_credentials_secret import (
+    S3CredentialsSecret,
+    S3CredentialsSecretProps,
+)
+from constructs_lib.storage.s3_endpoint import S3Credentials, StorageIdentity
+
+
+class GeneratedKeys(Construct):
+    """A random key pair per identity, each copied into a Secret in its consumer's namespace.
+
+    Attributes:
+        access_key_ids: identity name -> access key id reference.
+        secret_access_keys: identity name -> secret key reference.
+        credentials: identity name -> the consumer's Secret.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, identities: Sequence[StorageIdentity]
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_key_ids: dict[str, str] = {}
+        self.secret_access_keys: dict[str, str] = {}
+        self.credentials: dict[str, S3Credentials] = {}
+        for identity in identities:
+            scope_ = Construct(self, identity.name)
+            key_id = Password(scope_, "AccessKeyId", length=20, special=False, lower=False)
+            secret = Password(scope_, "SecretAccessKey", length=40, special=False)
+            self.access_key_ids[identity.name] = key_id.result
+            self.secret_access_keys[identity.name] = secret.result
+            self.credentials[identity.name] = S3CredentialsSecret(
+                scope_,
+                "Secret",
+                S3CredentialsSecretProps(
+                    name=identity.secret_name,
+                    namespace=identity.secret_namespace,
+                    access_key_id=key_id.result,
+                    secret_access_key=secret.result,
+                ),
+            ).credentials

@@ -1,0 +1,242 @@
+"""SeaweedFS in the cluster, serving S3 from its filer, one key pair per consumer.
+
+Every pod passes the ``restricted`` Pod Security Standard: the chart's hostPath defaults are
+replaced by volume claims and emptyDirs, the bucket hook inherits the filer's security
+contexts, and the volume resize hook (no security context, needs API access) is off, so a grown
+volume claim is resized by hand.
+"""
+
+from __future__ import annotations
+
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from cdktf import Fn
+from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
+from constructs import Construct
+
+from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
+from constructs_lib.kubernetes.resources import ComputeResources
+from constructs_lib.kubernetes.traffic_policy import Peer, Rule
+from constructs_lib.storage.generated_keys import GeneratedKeys
+from constructs_lib.storage.s3_endpoint import S3Endpoint, StorageIdentity
+from constructs_lib.validation import check_dns_label, raise_if_problems
+from constructs_lib.versions import SEAWEEDFS_CHART, SEAWEEDFS_IMAGE, ImagePin
+
+S3_PORT = 8333
+_UID = 1000
+_CONFIG_KEY = "seaweedfs_s3_config"  # the key the chart mounts as the gateway's identities
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SeaweedFsProps:
+    """Props of :class:`SeaweedFs`.
+
+    Attributes:
+        namespace: existing namespace (``restricted`` Pod Security is fine).
+        identities: consumers; each gets a key pair valid for its bucket only, and the
+            buckets are created.
+        client_namespaces: namespaces whose pods may call the S3 API. Default - none.
+        volume_size: data volume of the volume server. Default ``"100Gi"``.
+        storage_class: StorageClass of every volume. Default - the cluster default.
+        resources: of the volume server and the filer. Default 250m / 512Mi requested,
+            2 CPU / 2Gi limit.
+        image: SeaweedFS image. Default - the pinned release.
+        release_name: Helm release; must contain "seaweedfs" so services are named
+            ``<release>-<component>``. Default ``"seaweedfs"``.
+        protect: refuse to uninstall (``prevent_destroy``). Default ``False``.
+    """
+
+    namespace: str
+    identities: Sequence[StorageIdentity]
+    client_namespaces: Sequence[str] = ()
+    volume_size: str = "100Gi"
+    storage_class: str | None = None
+    resources: ComputeResources = field(
+        default_factory=lambda: ComputeResources(
+            cpu_request="250m", memory_request="512Mi", cpu_limit="2", memory_limit="2Gi"
+        )
+    )
+    image: ImagePin = SEAWEEDFS_IMAGE
+    release_name: str = "seaweedfs"
+    protect: bool = False
+
+
+class SeaweedFs(Construct):
+    """Master, volume server and filer (with its S3 gateway) as one pinned Helm release."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: SeaweedFsProps) -> None:
+        super().__init__(scope, construct_id)
+        names = [i.name for i in props.identities]
+        raise_if_problems(
+            "SeaweedFs",
+            [
+                check_dns_label("release_name", props.release_name),
+                ""
+                if "seaweedfs" in props.release_name
+                else f"release_name: {props.release_name!r} must contain 'seaweedfs' (the "
+                "chart otherwise appends it to every service name)",
+                "" if props.identities else "identities: at least one is required",
+                ""
+                if len(set(names)) == len(names)
+                else f"identities: names must be unique (got {names})",
+            ],
+        )
+        keys = GeneratedKeys(self, "Keys", props.identities)
+        config_secret = SecretV1(
+            self,
+            "S3Config",
+            metadata=SecretV1Metadata(
+                name=f"{props.release_name}-s3-config", namespace=props.namespace
+            ),
+            data={
+                _CONFIG_KEY: Fn.jsonencode(
+                    {
+                        "identities": [
+                            {
+                                "name": identity.name,
+                                "credentials": [
+                                    {
+                                        "accessKey": keys.access_key_ids[identity.name],
+                                        "secretKey": keys.secret_access_keys[identity.name],
+                                    }
+                                ],
+                                "actions": [
+                                    f"{action}:{identity.bucket}"
+                                    for action in ("Read", "Write", "List", "Tagging")
+                                ],
+                            }
+                            for identity in props.identities
+                        ]
+                    }
+                )
+            },
+        )
+        self.pod_labels = {
+            "app.kubernetes.io/name": "seaweedfs",
+            "app.kubernetes.io/instance": props.release_name,
+            "app.kubernetes.io/component": "filer",
+        }
+        self.url = f"http://{props.release_name}-s3.{props.namespace}.svc:{S3_PORT}"
+        self.service_name = f"{props.release_name}-s3"
+        egress = (
+            Rule(
+                peers=[Peer(namespace=props.namespace, pod_labels=self.pod_labels)], ports=[S3_PORT]
+            ),
+        )
+        self.endpoints = {
+            identity.name: S3Endpoint(
+                url=self.url,
+                region="us-east-1",
+                bucket=identity.bucket,
+                credentials=keys.credentials[identity.name],
+                egress=egress,
+            )
+            for identity in props.identities
+        }
+        self.helm = PinnedHelmRelease(
+            self,
+            "Release",
+            PinnedHelmReleaseProps(
+                name=props.release_name,
+                namespace=props.namespace,
+                chart=SEAWEEDFS_CHART,
+                protect=props.protect,
+                depends_on=[config_secret],
+                values=_values(props, config_secret.metadata.name),
+            ),
+        )
+
+
+def _values(props: SeaweedFsProps, config_secret: str) -> dict[str, Any]:
+    storage_class = props.storage_class or ""
+    pod_security = {
+        "enabled": True,
+        "runAsNonRoot": True,
+        "runAsUser": _UID,
+        "runAsGroup": _UID,
+        "fsGroup": _UID,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    container_security = {
+        "enabled": True,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    small = ComputeResources(
+        cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi"
+    )
+    buckets = sorted({identity.bucket for identity in props.identities})
+    client_rule = {
+        "from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+            for namespace in props.client_namespaces
+        ],
+        "ports": [{"protocol": "TCP", "port": S3_PORT}],
+    }
+    return {
+        "global": {
+            "seaweedfs": {
+                "createClusterRole": False,
+                "automountServiceAccountToken": False,
+                "image": {"name": props.image.repository},
+            }
+        },
+        "image": {"tag": props.image.tag_ref},
+        "master": {
+            "replicas": 1,
+            "data": {"type": "persistentVolumeClaim", "size": "5Gi", "storageClass": storage_class},
+            "logs": {"type": "emptyDir"},
+            "resources": small.to_values(),
+            "podSecurityContext": pod_security,
+            "containerSecurityContext": container_security,
+        },
+        "volume": {
+            "replicas": 1,
+            "dataDirs": [
+                {
+                    "name": "data1",
+                    "type": "persistentVolumeClaim",
+                    "size": props.volume_size,
+                    "storageClass": storage_class,
+                    "maxVolumes": 0,
+                }
+            ],
+            "resizeHook": {"enabled": False},
+            "resources": props.resources.to_values(),
+            "podSecurityContext": pod_security,
+            "containerSecurityContext": container_security,
+        },
+        "filer": {
+            "replicas": 1,
+            "data": {
+                "type": "persistentVolumeClaim",
+                "size": "20Gi",
+                "storageClass": storage_class,
+            },
+            "logs": {"type": "emptyDir"},
+            "resources": props.resources.to_values(),
+            # Also the bucket hook's contexts (the chart reuses the filer's).
+            "podSecurityContext": pod_security,
+            "containerSecurityContext": container_security,
+            # The filer and its S3 gateway listen on unix sockets in /tmp.
+            "extraVolumes": yaml.safe_dump([{"name": "tmp", "emptyDir": {}}]),
+            "extraVolumeMounts": yaml.safe_dump([{"name": "tmp", "mountPath": "/tmp"}]),
+            "s3": {
+                "enabled": True,
+                "enableAuth": True,
+                "existingConfigSecret": config_secret,
+                "createBuckets": [{"name": bucket} for bucket in buckets],
+            },
+        },
+        "networkPolicy": {
+            "enabled": True,
+            "extraIngress": [client_rule] if props.client_namespaces else [],
+        },
+    }

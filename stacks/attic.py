@@ -1,0 +1,315 @@
+"""attic-<env>: the Attic cache - Postgres, object storage, atticd, ingress, network policy.
+
+Custom resources here need the CRDs that platform-<env> installs, so it applies after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdktf import ITerraformDependable, TerraformOutput, TerraformStack
+from constructs import Construct
+
+from constructs_lib.attic.attic_server import SERVICE_PORT, AtticServer, AtticServerProps
+from constructs_lib.attic.pod import HTTP_PORT, DatabaseRef
+from constructs_lib.attic.signing_key import AtticSigningKey, AtticSigningKeyProps
+from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
+from constructs_lib.kubernetes.traffic_policy import (
+    EVERY_NAMESPACE,
+    Peer,
+    Rule,
+    TrafficPolicy,
+    TrafficPolicyProps,
+)
+from constructs_lib.kubernetes.web_ingress import RateLimitProps, WebIngress, WebIngressProps
+from constructs_lib.postgres.barman_object_store import (
+    BarmanObjectStore,
+    BarmanObjectStoreProps,
+)
+from constructs_lib.postgres.cnpg_cluster import (
+    METRICS_PORT,
+    POSTGRES_PORT,
+    STATUS_PORT,
+    ClusterBackup,
+    ClusterRecovery,
+    CnpgCluster,
+    CnpgClusterProps,
+)
+from constructs_lib.versions import ATTIC_IMAGE, POSTGRESQL_IMAGE
+from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
+from stacks.backend import gitlab_state_backend
+from stacks.config import Attic
+from stacks.loader import ResolvedEnvironment
+from stacks.providers import cluster_providers, generator_providers
+
+OBJECT_STORE = "pg-backups"
+# The Kubernetes API server is not a pod and its address is cluster-specific; Postgres
+# instance managers must reach it, on the ports API servers listen on.
+API_SERVER_PORTS = (443, 6443)
+
+
+class AtticStack(TerraformStack):
+    """One environment's Attic cache."""
+
+    def __init__(self, scope: Construct, stack_id: str, env: ResolvedEnvironment) -> None:
+        super().__init__(scope, stack_id)
+        config = env.config
+        attic = config.attic
+        protect = env.settings.protect_stateful
+        monitoring = config.monitoring.prometheus_operator
+        gitlab_state_backend(self, config.gitlab, stack_id)
+        cluster_providers(self, env.settings.cluster_context)
+        generator_providers(self)
+
+        namespace = SecureNamespace(
+            self,
+            "Namespace",
+            SecureNamespaceProps(name=attic.namespace, deny_egress=True, protect=protect),
+        )
+        ns = namespace.name
+        backups = attic.database.backup.enabled
+        storage = build_storage(self, env, ns, backups or attic.database.recovery is not None)
+        host = attic.ingress.host or f"attic.{env.settings.domain}"
+
+        store_ready: list[ITerraformDependable] = list(storage.depends_on)
+        if storage.backup is not None:
+            store = BarmanObjectStore(
+                self,
+                "BackupStore",
+                BarmanObjectStoreProps(
+                    name=OBJECT_STORE,
+                    namespace=ns,
+                    bucket=storage.backup.bucket,
+                    endpoint_url=storage.backup.url,
+                    credentials=storage.backup.credentials,
+                    retention=attic.database.backup.retention,
+                    protect=protect,
+                    depends_on=tuple(storage.depends_on),
+                ),
+            )
+            store_ready.append(store.store.resource)
+        database = _database(self, env, ns, storage, store_ready)
+
+        signing = AtticSigningKey(
+            self, "SigningKey", AtticSigningKeyProps(namespace=ns, protect=protect)
+        )
+        in_cluster_hosts = [
+            f"attic.{attic.namespace}.svc",
+            f"attic.{attic.namespace}.svc.cluster.local",
+        ]
+        allowed_hosts = ([host] if attic.ingress.enabled else []) + in_cluster_hosts
+        endpoint = attic.api.endpoint or (
+            f"https://{host}/" if attic.ingress.enabled else f"http://{in_cluster_hosts[0]}/"
+        )
+        server = AtticServer(
+            self,
+            "Attic",
+            AtticServerProps(
+                namespace=ns,
+                server_config=_server_config(attic, storage, endpoint, allowed_hosts),
+                database=DatabaseRef(url_secret=database.app_secret, ca_secret=database.ca_secret),
+                signing_secret=signing.secret_name,
+                signing_key=signing.secret_key,
+                storage_credentials=storage.attic.credentials,
+                image=image_pin(attic.image, ATTIC_IMAGE),
+                min_replicas=attic.api.min_replicas,
+                max_replicas=attic.api.max_replicas,
+                cpu_target_percent=attic.api.cpu_target_percent,
+                memory_target_percent=attic.api.memory_target_percent,
+                api_resources=compute(attic.api.resources),
+                gc_resources=compute(attic.gc.resources),
+                termination_grace_seconds=attic.api.termination_grace_seconds,
+                gc_schedule=attic.gc.schedule,
+                probe_host=allowed_hosts[0],
+                service_account_annotations=attic.storage.s3.service_account_annotations
+                if attic.storage.backend == "s3"
+                else {},
+                depends_on=[database.cluster.resource, *storage.depends_on],
+            ),
+        )
+        _policies(self, env, ns, storage, database, server)
+        if attic.ingress.enabled:
+            ingress = attic.ingress
+            rate = ingress.rate_limit if ingress.controller == "traefik" else None
+            WebIngress(
+                self,
+                "Ingress",
+                WebIngressProps(
+                    name="attic",
+                    namespace=ns,
+                    host=host,
+                    service_name=server.service_name,
+                    service_port=SERVICE_PORT,
+                    controller=ingress.controller,
+                    class_name=ingress.class_name,
+                    cluster_issuer=ingress.cluster_issuer,
+                    rate_limit=RateLimitProps(average=rate.average, burst=rate.burst)
+                    if rate
+                    else None,
+                ),
+            )
+        outputs = {
+            "cache_url": (endpoint, "atticd API endpoint (attic login <name> <url> <token>)"),
+            "substituter_base_url": (
+                endpoint,
+                "Append a cache name for its Nix substituter URL, e.g. <url>main",
+            ),
+            "namespace": (attic.namespace, "Namespace of atticd and its database"),
+            "pg_cluster_name": (attic.database.cluster_name, "CloudNativePG Cluster name"),
+            "storage_bucket": (attic.storage.bucket, "Bucket holding the cache's chunks"),
+            "in_cluster_url": (
+                f"http://attic.{attic.namespace}.svc/",
+                "API for in-cluster clients",
+            ),
+        }
+        if storage.public_url:
+            outputs["storage_public_endpoint"] = (storage.public_url, "Public S3 endpoint")
+        for name, (value, description) in outputs.items():
+            TerraformOutput(self, name, value=value, description=description)
+
+
+def _database(
+    scope: Construct,
+    env: ResolvedEnvironment,
+    ns: str,
+    storage: StorageWiring,
+    store_ready: list[ITerraformDependable],
+) -> CnpgCluster:
+    db = env.config.attic.database
+    recovery = db.recovery
+    return CnpgCluster(
+        scope,
+        "Postgres",
+        CnpgClusterProps(
+            name=db.cluster_name,
+            namespace=ns,
+            instances=db.instances,
+            storage_size=db.storage_size,
+            storage_class=db.storage_class,
+            resources=compute(db.resources),
+            image=image_pin(db.image, POSTGRESQL_IMAGE),
+            anti_affinity=db.anti_affinity,
+            database="attic",
+            backup=ClusterBackup(object_store=OBJECT_STORE, schedule=db.backup.schedule)
+            if db.backup.enabled
+            else None,
+            recovery=ClusterRecovery(
+                object_store=OBJECT_STORE,
+                source_cluster=recovery.source_cluster,
+                target_time=recovery.target_time,
+            )
+            if recovery
+            else None,
+            service_account_annotations=env.config.attic.storage.s3.service_account_annotations
+            if env.config.attic.storage.backend == "s3"
+            else {},
+            pod_monitor=env.config.monitoring.prometheus_operator,
+            protect=env.settings.protect_stateful,
+            depends_on=store_ready,
+        ),
+    )
+
+
+def _server_config(
+    attic: Attic, storage: StorageWiring, endpoint: str, allowed_hosts: list[str]
+) -> dict[str, Any]:
+    s3: dict[str, Any] = {
+        "type": "s3",
+        "region": storage.attic.region,
+        "bucket": storage.attic.bucket,
+    }
+    if storage.attic.url:
+        s3["endpoint"] = storage.attic.url
+    compression: dict[str, Any] = {"type": attic.compression.type}
+    if attic.compression.level is not None:
+        compression["level"] = attic.compression.level
+    chunking = attic.chunking
+    doc: dict[str, Any] = {
+        # IPv4 wildcard: "[::]" fails where pods have IPv6 disabled.
+        "listen": f"0.0.0.0:{HTTP_PORT}",
+        "allowed-hosts": allowed_hosts,
+        "api-endpoint": endpoint,
+        "database": {"heartbeat": True},
+        "storage": s3,
+        "chunking": {
+            "nar-size-threshold": chunking.nar_size_threshold,
+            "min-size": chunking.min_size,
+            "avg-size": chunking.avg_size,
+            "max-size": chunking.max_size,
+        },
+        "compression": compression,
+        "garbage-collection": {
+            "interval": attic.gc.interval,
+            "default-retention-period": attic.gc.default_retention,
+        },
+    }
+    return _deep_merge(doc, attic.server_extra)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _policies(
+    scope: Construct,
+    env: ResolvedEnvironment,
+    ns: str,
+    storage: StorageWiring,
+    database: CnpgCluster,
+    server: AtticServer,
+) -> None:
+    """Allow exactly the connections the stack needs; the namespace denies the rest."""
+    config = env.config
+    attic = config.attic
+    pg_pods = database.pod_labels
+    clients = [Peer(namespace=name) for name in attic.api.client_namespaces]
+    if attic.ingress.enabled:
+        clients.append(Peer(namespace=attic.ingress.controller_namespace))
+    TrafficPolicy(
+        scope,
+        "AtticPolicy",
+        TrafficPolicyProps(
+            name="attic",
+            namespace=ns,
+            pod_selector=server.labels,
+            ingress=[Rule(peers=[Peer(), *clients], ports=[HTTP_PORT])],
+            egress=[
+                Rule(peers=[Peer(pod_labels=pg_pods)], ports=[POSTGRES_PORT]),
+                *storage.attic.egress,
+            ],
+        ),
+    )
+    postgres_in = [
+        Rule(
+            peers=[Peer(pod_labels=server.labels), Peer(pod_labels=pg_pods)], ports=[POSTGRES_PORT]
+        ),
+        Rule(
+            peers=[Peer(pod_labels=pg_pods), Peer(namespace=config.platform.namespaces.cnpg)],
+            ports=[POSTGRES_PORT, STATUS_PORT],
+        ),
+    ]
+    if config.monitoring.prometheus_operator:
+        postgres_in.append(Rule(peers=[Peer(namespace=EVERY_NAMESPACE)], ports=[METRICS_PORT]))
+    postgres_out = [
+        Rule(peers=[Peer(pod_labels=pg_pods)], ports=[POSTGRES_PORT, STATUS_PORT]),
+        Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=list(API_SERVER_PORTS)),
+    ]
+    if storage.backup is not None:
+        postgres_out += storage.backup.egress
+    TrafficPolicy(
+        scope,
+        "PostgresPolicy",
+        TrafficPolicyProps(
+            name="postgres",
+            namespace=ns,
+            pod_selector=pg_pods,
+            ingress=postgres_in,
+            egress=postgres_out,
+        ),
+    )

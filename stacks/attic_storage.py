@@ -1,0 +1,286 @@
+"""Object storage for attic-<env>: which backend, which buckets, which credentials.
+
+Each backend yields two endpoints: one for atticd (its URL is the public endpoint whenever
+Nix clients are redirected to it) and one for Postgres backups (always the internal URL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from cdktf import ITerraformDependable, TerraformVariable
+from constructs import Construct
+
+from constructs_lib.kubernetes.resources import ComputeResources
+from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
+from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
+from constructs_lib.kubernetes.web_ingress import WebIngress, WebIngressProps
+from constructs_lib.storage.s3_credentials_secret import (
+    S3CredentialsSecret,
+    S3CredentialsSecretProps,
+)
+from constructs_lib.storage.s3_endpoint import S3Credentials, S3Endpoint, StorageIdentity
+from constructs_lib.versions import ImagePin
+from stacks.config import ImageOverride, Resources
+from stacks.loader import ResolvedEnvironment
+
+ATTIC_IDENTITY = "attic"
+BACKUP_IDENTITY = "pg-backup"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageWiring:
+    attic: S3Endpoint
+    backup: S3Endpoint | None
+    public_url: str | None
+    depends_on: tuple[ITerraformDependable, ...]
+
+
+def compute(resources: Resources) -> ComputeResources:
+    return ComputeResources(**resources.model_dump())
+
+
+def image_pin(override: ImageOverride | None, default: ImagePin) -> ImagePin:
+    """The configured image, else the pinned default."""
+    if override is None:
+        return default
+    return ImagePin(repository=override.repository, tag=override.tag, digest=override.digest)
+
+
+def build_storage(
+    scope: Construct, env: ResolvedEnvironment, namespace: str, backups: bool
+) -> StorageWiring:
+    """Create the configured backend and return how atticd and the backups reach it."""
+    attic = env.config.attic
+    backend = attic.storage.backend
+    if backend == "s3":
+        return _external_s3(scope, env, namespace, backups)
+    return _in_cluster(scope, env, namespace, backups)
+
+
+def _external_s3(
+    scope: Construct, env: ResolvedEnvironment, namespace: str, backups: bool
+) -> StorageWiring:
+    storage = env.config.attic.storage
+    s3 = storage.s3
+    protect = env.settings.protect_stateful
+    depends: list[ITerraformDependable] = []
+    if s3.create_bucket:
+        from constructs_lib.storage.aws_s3_bucket import AwsS3Bucket, AwsS3BucketProps
+        from stacks.providers import aws_provider
+
+        aws_provider(scope, s3.region)
+        buckets = [("Bucket", storage.bucket)]
+        if backups:
+            buckets.append(("BackupBucket", env.config.attic.database.backup.bucket))
+        for construct_id, name in buckets:
+            depends.append(
+                AwsS3Bucket(
+                    scope, construct_id, AwsS3BucketProps(name=name, protect=protect)
+                ).bucket
+            )
+    url = s3.endpoint
+    parts = urlsplit(url) if url else None
+    port = (parts.port or (80 if parts.scheme == "http" else 443)) if parts else 443
+    egress = (Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=[port]),)
+
+    def credentials(prefix: str, secret: str) -> S3Credentials | None:
+        if s3.credentials == "workload_identity":
+            return None
+        key_id = TerraformVariable(
+            scope,
+            f"{prefix}_s3_access_key_id",
+            type="string",
+            sensitive=True,
+            description=f"S3 access key id for {prefix} (export TF_VAR_{prefix}_s3_access_key_id)",
+        )
+        secret_key = TerraformVariable(
+            scope,
+            f"{prefix}_s3_secret_access_key",
+            type="string",
+            sensitive=True,
+            description=f"S3 secret key for {prefix} (TF_VAR_{prefix}_s3_secret_access_key)",
+        )
+        return S3CredentialsSecret(
+            scope,
+            f"{prefix.capitalize()}S3Credentials",
+            S3CredentialsSecretProps(
+                name=secret,
+                namespace=namespace,
+                access_key_id=key_id.string_value,
+                secret_access_key=secret_key.string_value,
+            ),
+        ).credentials
+
+    attic_endpoint = S3Endpoint(
+        url=url,
+        region=s3.region,
+        bucket=storage.bucket,
+        credentials=credentials("attic", "attic-s3"),
+        egress=egress,
+    )
+    backup_endpoint = (
+        S3Endpoint(
+            url=url,
+            region=s3.region,
+            bucket=env.config.attic.database.backup.bucket,
+            credentials=credentials("backup", "attic-pg-backup-s3"),
+            egress=egress,
+        )
+        if backups
+        else None
+    )
+    return StorageWiring(attic_endpoint, backup_endpoint, None, tuple(depends))
+
+
+def _in_cluster(
+    scope: Construct, env: ResolvedEnvironment, namespace: str, backups: bool
+) -> StorageWiring:
+    config = env.config
+    attic = config.attic
+    storage = attic.storage
+    protect = env.settings.protect_stateful
+    identities = [
+        StorageIdentity(
+            name=ATTIC_IDENTITY,
+            bucket=storage.bucket,
+            secret_namespace=namespace,
+            secret_name="attic-s3",
+        )
+    ]
+    if backups:
+        identities.append(
+            StorageIdentity(
+                name=BACKUP_IDENTITY,
+                bucket=attic.database.backup.bucket,
+                secret_namespace=namespace,
+                secret_name="attic-pg-backup-s3",
+            )
+        )
+    clients = [attic.namespace, *attic.api.client_namespaces]
+    if storage.public_endpoint:
+        clients.append(attic.ingress.controller_namespace)
+
+    if storage.backend == "seaweedfs":
+        from constructs_lib.storage.seaweedfs import S3_PORT, SeaweedFs, SeaweedFsProps
+        from constructs_lib.versions import SEAWEEDFS_IMAGE
+
+        settings = storage.seaweedfs
+        storage_ns = SecureNamespace(
+            scope,
+            "StorageNamespace",
+            SecureNamespaceProps(name=settings.namespace, protect=protect),
+        )
+        server = SeaweedFs(
+            scope,
+            "SeaweedFs",
+            SeaweedFsProps(
+                namespace=storage_ns.name,
+                identities=identities,
+                client_namespaces=clients,
+                volume_size=settings.volume_size,
+                storage_class=settings.storage_class,
+                resources=compute(settings.resources),
+                image=image_pin(settings.image, SEAWEEDFS_IMAGE),
+                protect=protect,
+            ),
+        )
+        endpoints, service, port, release = (
+            server.endpoints,
+            server.service_name,
+            S3_PORT,
+            server.helm.release,
+        )
+    else:
+        from constructs_lib.storage.minio_tenant import MinioTenant, MinioTenantProps
+        from constructs_lib.storage.minio_tenant import S3_PORT as MINIO_PORT
+        from constructs_lib.versions import MINIO_IMAGE
+
+        settings_m = storage.minio
+        # baseline, not restricted: the operator adds containers to Tenant pods whose
+        # security contexts we do not control.
+        storage_ns = SecureNamespace(
+            scope,
+            "StorageNamespace",
+            SecureNamespaceProps(
+                name=settings_m.namespace, pod_security="baseline", protect=protect
+            ),
+        )
+        tenant = MinioTenant(
+            scope,
+            "MinioTenant",
+            MinioTenantProps(
+                name="attic-minio",
+                namespace=storage_ns.name,
+                identities=identities,
+                servers=settings_m.servers,
+                volumes_per_server=settings_m.volumes_per_server,
+                volume_size=settings_m.volume_size,
+                storage_class=settings_m.storage_class,
+                resources=compute(settings_m.resources),
+                image=image_pin(settings_m.image, MINIO_IMAGE),
+                protect=protect,
+            ),
+        )
+        TrafficPolicy(
+            scope,
+            "MinioIngressPolicy",
+            TrafficPolicyProps(
+                name="minio-s3",
+                namespace=storage_ns.name,
+                pod_selector=tenant.pod_labels,
+                ingress=[
+                    Rule(
+                        peers=[
+                            Peer(),  # the tenant's own pods (distributed mode)
+                            Peer(namespace=config.platform.namespaces.minio_operator),
+                            *(Peer(namespace=ns) for ns in clients),
+                        ],
+                        ports=[MINIO_PORT],
+                    )
+                ],
+            ),
+        )
+        endpoints, service, port, release = (
+            tenant.endpoints,
+            tenant.service_name,
+            80,
+            tenant.tenant.resource,
+        )
+
+    public_url = storage.public_endpoint
+    if public_url:
+        ingress = attic.ingress
+        WebIngress(
+            scope,
+            "StorageIngress",
+            WebIngressProps(
+                name="attic-s3",
+                namespace=storage_ns.name,
+                host=urlsplit(public_url).hostname or "",
+                service_name=service,
+                service_port=port,
+                controller=ingress.controller,
+                class_name=ingress.class_name,
+                cluster_issuer=ingress.cluster_issuer,
+                depends_on=(release,),
+            ),
+        )
+    attic_endpoint = endpoints[ATTIC_IDENTITY]
+    if public_url:
+        # atticd signs redirect URLs for the host it talks to, so it must use the public one;
+        # its traffic then goes through the ingress controller.
+        attic_endpoint = S3Endpoint(
+            url=public_url.rstrip("/"),
+            region=attic_endpoint.region,
+            bucket=attic_endpoint.bucket,
+            credentials=attic_endpoint.credentials,
+            egress=(Rule(peers=[Peer(namespace=attic.ingress.controller_namespace)]),),
+        )
+    return StorageWiring(
+        attic=attic_endpoint,
+        backup=endpoints.get(BACKUP_IDENTITY),
+        public_url=public_url,
+        depends_on=(release,),
+    )
