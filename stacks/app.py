@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stacks.loader import LoadedConfig
+from stacks.loader import LoadedConfig, ResolvedEnvironment
 
 if TYPE_CHECKING:
     from cdktf import App, TerraformStack
@@ -51,7 +52,10 @@ def build_app(app: App, config: LoadedConfig) -> dict[str, TerraformStack]:
     from stacks.attic import AtticStack
     from stacks.platform import PlatformStack
 
-    builders: dict[str, type[TerraformStack]] = {"platform": PlatformStack, "attic": AtticStack}
+    builders: dict[str, Callable[[App, str, ResolvedEnvironment], TerraformStack]] = {
+        "platform": PlatformStack,
+        "attic": AtticStack,
+    }
     stacks: dict[str, TerraformStack] = {}
     for env_name, env in config.environments.items():
         for kind in STACK_KINDS:

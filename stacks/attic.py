@@ -56,7 +56,6 @@ class AtticStack(TerraformStack):
         config = env.config
         attic = config.attic
         protect = env.settings.protect_stateful
-        monitoring = config.monitoring.prometheus_operator
         gitlab_state_backend(self, config.gitlab, stack_id)
         cluster_providers(self, env.settings.cluster_context)
         generator_providers(self)
@@ -68,8 +67,8 @@ class AtticStack(TerraformStack):
         )
         ns = namespace.name
         backups = attic.database.backup.enabled
-        storage = build_storage(self, env, ns, backups or attic.database.recovery is not None)
         host = attic.ingress.host or f"attic.{env.settings.domain}"
+        storage = build_storage(self, env, ns, backups or attic.database.recovery is not None, host)
 
         store_ready: list[ITerraformDependable] = list(storage.depends_on)
         if storage.backup is not None:
@@ -127,7 +126,7 @@ class AtticStack(TerraformStack):
                 depends_on=[database.cluster.resource, *storage.depends_on],
             ),
         )
-        _policies(self, env, ns, storage, database, server)
+        _policies(self, env, ns, storage, database=database, server=server)
         if attic.ingress.enabled:
             ingress = attic.ingress
             rate = ingress.rate_limit if ingress.controller == "traefik" else None
@@ -261,6 +260,7 @@ def _policies(
     env: ResolvedEnvironment,
     ns: str,
     storage: StorageWiring,
+    *,
     database: CnpgCluster,
     server: AtticServer,
 ) -> None:

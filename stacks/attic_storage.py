@@ -26,7 +26,7 @@ from stacks.config import ImageOverride, Resources
 from stacks.loader import ResolvedEnvironment
 
 ATTIC_IDENTITY = "attic"
-BACKUP_IDENTITY = "pg-backup"
+BACKUP_IDENTITY = "postgres"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +49,17 @@ def image_pin(override: ImageOverride | None, default: ImagePin) -> ImagePin:
 
 
 def build_storage(
-    scope: Construct, env: ResolvedEnvironment, namespace: str, backups: bool
+    scope: Construct, env: ResolvedEnvironment, namespace: str, backups: bool, host: str
 ) -> StorageWiring:
     """Create the configured backend and return how atticd and the backups reach it."""
     attic = env.config.attic
-    backend = attic.storage.backend
-    if backend == "s3":
+    storage = attic.storage
+    if storage.backend == "s3":
         return _external_s3(scope, env, namespace, backups)
-    return _in_cluster(scope, env, namespace, backups)
+    public_url = storage.public_endpoint
+    if public_url is None and storage.clients_outside_cluster and attic.ingress.enabled:
+        public_url = f"https://s3.{host}"
+    return _in_cluster(scope, env, namespace, backups, public_url)
 
 
 def _external_s3(
@@ -135,7 +138,11 @@ def _external_s3(
 
 
 def _in_cluster(
-    scope: Construct, env: ResolvedEnvironment, namespace: str, backups: bool
+    scope: Construct,
+    env: ResolvedEnvironment,
+    namespace: str,
+    backups: bool,
+    public_url: str | None,
 ) -> StorageWiring:
     config = env.config
     attic = config.attic
@@ -159,7 +166,7 @@ def _in_cluster(
             )
         )
     clients = [attic.namespace, *attic.api.client_namespaces]
-    if storage.public_endpoint:
+    if public_url:
         clients.append(attic.ingress.controller_namespace)
 
     if storage.backend == "seaweedfs":
@@ -176,7 +183,8 @@ def _in_cluster(
             scope,
             "SeaweedFs",
             SeaweedFsProps(
-                namespace=storage_ns.name,
+                namespace=settings.namespace,
+                depends_on=[storage_ns.namespace],
                 identities=identities,
                 client_namespaces=clients,
                 volume_size=settings.volume_size,
@@ -186,15 +194,11 @@ def _in_cluster(
                 protect=protect,
             ),
         )
-        endpoints, service, port, release = (
-            server.endpoints,
-            server.service_name,
-            S3_PORT,
-            server.helm.release,
-        )
+        endpoints, service, port = server.endpoints, server.service_name, S3_PORT
+        release: ITerraformDependable = server.helm.release
     else:
-        from constructs_lib.storage.minio_tenant import MinioTenant, MinioTenantProps
         from constructs_lib.storage.minio_tenant import S3_PORT as MINIO_PORT
+        from constructs_lib.storage.minio_tenant import MinioTenant, MinioTenantProps
         from constructs_lib.versions import MINIO_IMAGE
 
         settings_m = storage.minio
@@ -212,7 +216,8 @@ def _in_cluster(
             "MinioTenant",
             MinioTenantProps(
                 name="attic-minio",
-                namespace=storage_ns.name,
+                namespace=settings_m.namespace,
+                depends_on=[storage_ns.namespace],
                 identities=identities,
                 servers=settings_m.servers,
                 volumes_per_server=settings_m.volumes_per_server,
@@ -242,14 +247,9 @@ def _in_cluster(
                 ],
             ),
         )
-        endpoints, service, port, release = (
-            tenant.endpoints,
-            tenant.service_name,
-            80,
-            tenant.tenant.resource,
-        )
+        endpoints, service, port = tenant.endpoints, tenant.service_name, 80
+        release = tenant.tenant.resource
 
-    public_url = storage.public_endpoint
     if public_url:
         ingress = attic.ingress
         WebIngress(

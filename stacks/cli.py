@@ -62,6 +62,14 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 
 def _synth(args: argparse.Namespace) -> int:
     config = _load(args)  # before anything imports jsii: bad configs fail fast
+    for env_name, env in config.environments.items():
+        if env.config.attic.storage.backend == "minio":
+            print(
+                f"warning: {env_name}: attic.storage.backend 'minio' - MinIO's open-source "
+                "project was archived in 2026 and gets no security fixes; prefer 'seaweedfs' "
+                "or 's3'",
+                file=sys.stderr,
+            )
     from constructs_lib.validation import PropsError
     from stacks.synth import default_outdir, synthesize
 

@@ -373,8 +373,9 @@ class AtticStorage(StrictModel):
     )
     public_endpoint: EndpointUrl | None = Field(
         default=None,
-        description="Public https URL of the in-cluster S3 API, served through the ingress "
-        "(e.g. https://s3.attic.example.com). atticd uses it too, so presigned URLs work.",
+        description="Public https URL of the in-cluster S3 API, served through the ingress; "
+        "atticd uses it too, so presigned URLs work. Default with clients outside the "
+        "cluster: https://s3.<ingress host>.",
     )
     s3: S3Storage = Field(default_factory=S3Storage)
     seaweedfs: SeaweedfsStorage = Field(default_factory=SeaweedfsStorage)
@@ -469,15 +470,20 @@ def _attic_problems(config: OrganizationConfig) -> list[tuple[tuple[str, ...], s
     database = attic.database
     problems: list[tuple[tuple[str, ...], str, Any]] = []
     in_cluster = storage.backend != "s3"
-    if in_cluster and storage.clients_outside_cluster and storage.public_endpoint is None:
+    if (
+        in_cluster
+        and storage.clients_outside_cluster
+        and storage.public_endpoint is None
+        and not attic.ingress.enabled
+    ):
         problems.append(
             (
-                ("attic", "storage", "public_endpoint"),
-                f"required with backend '{storage.backend}' while clients_outside_cluster is "
-                "true: atticd redirects Nix clients to the storage endpoint for single-chunk "
-                "NARs, and an in-cluster address breaks those pulls; allowed: an https URL "
-                "served by the ingress, or clients_outside_cluster: false",
-                None,
+                ("attic", "storage", "clients_outside_cluster"),
+                f"with backend '{storage.backend}' Nix clients outside the cluster are "
+                "redirected to the storage endpoint for single-chunk NARs, which needs a public "
+                "endpoint served by the ingress, and attic.ingress.enabled is false; allowed: "
+                "false (in-cluster clients only), enable the ingress, or use backend 's3'",
+                True,
             )
         )
     if storage.public_endpoint is not None and not in_cluster:

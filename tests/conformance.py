@@ -29,6 +29,8 @@ OPEN_VALUES = frozenset(
 # Keys that chart templates read but values.yaml does not list (charts.md §4.2).
 TEMPLATE_ONLY = {
     "minio-operator": {("operator", "image", "digest")},
+    # Listed only in a comment of values.yaml; read by the bucket hook template.
+    "seaweedfs": {("filer", "s3", "createBuckets")},
 }
 
 # refdata folder of each chart name as Helm knows it.
@@ -37,6 +39,7 @@ CHART_DIRS = {
     "plugin-barman-cloud": "plugin-barman-cloud",
     "cert-manager": "cert-manager",
     "operator": "minio-operator",
+    "seaweedfs": "seaweedfs",
 }
 
 

@@ -15,7 +15,7 @@ import pytest
 from stacks import app as app_module
 from stacks.loader import EXAMPLE_CONFIG, LoadedConfig
 from stacks.synth import summarize, synthesize
-from tests.conftest import REPO, CliRun
+from tests.conftest import DATA, REPO, CliRun
 from tests.synth_output import SynthOutput
 
 BAD_CONFIG = """\
@@ -61,7 +61,7 @@ def test_synth_prints_one_summary_line_per_stack(example_cli_synth: tuple[CliRun
     counts = {s.stack: s.resources for s in summarize(synth.root)}
     lines = run.stdout.splitlines()
     assert sorted(lines[:-1]) == sorted(f"{k}: {v} resources" for k, v in counts.items())
-    assert lines[-1].startswith("synthesized 3 stacks into ")
+    assert lines[-1].startswith(f"synthesized {len(counts)} stacks into ")
     assert all(v > 0 for v in counts.values())
 
 
@@ -157,9 +157,21 @@ def test_config_env_var_selects_the_file(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_stacks_prints_apply_order_one_per_line():
     proc = _run("stacks", "--config", str(EXAMPLE_CONFIG))
-    assert proc.stdout.splitlines() == ["platform-dev", "platform-staging", "platform-prod"]
+    assert proc.stdout.splitlines() == [
+        f"{kind}-{env}" for env in ("dev", "staging", "prod") for kind in ("platform", "attic")
+    ]
     proc = _run("stacks", "--config", str(EXAMPLE_CONFIG), "--env", "prod")
-    assert proc.stdout.splitlines() == ["platform-prod"]
+    assert proc.stdout.splitlines() == ["platform-prod", "attic-prod"]
+
+
+def test_synth_warns_about_the_archived_minio_backend(tmp_path: Path):
+    proc = _run("synth", "--config", str(DATA / "variants.yaml"), "--outdir", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: full: attic.storage.backend 'minio' - MinIO's open-source project was "
+        "archived in 2026 and gets no security fixes; prefer 'seaweedfs' or 's3'"
+    ]
 
 
 def test_stacks_rejects_an_unknown_environment():

@@ -168,6 +168,7 @@ def test_cert_manager_none_is_rejected_while_backups_are_possible(tmp_path: Path
 
 def test_cert_manager_none_without_backups_is_fine(tmp_path: Path):
     data = _with("platform", {"cert_manager": "none", "barman_cloud_plugin": "none"})
+    data["attic"] = {"database": {"backup": {"enabled": False}}}
     assert load_config(_write(tmp_path, data)).base.platform.cert_manager == "none"
 
 
@@ -255,3 +256,121 @@ def test_missing_file(tmp_path: Path):
     assert info.value.lines == [
         f"{tmp_path / 'nope.yaml'}: cannot read the config file (No such file or directory)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("attic.gc.interval", "12", "attic.gc.interval: '12' is not a duration"),
+        ("attic.gc.interval", "12 hourz", "attic.gc.interval: '12 hourz': unknown unit 'hourz'"),
+        ("attic.gc.schedule", "0 3 * *", "attic.gc.schedule: has the wrong format"),
+        (
+            "attic.database.backup.schedule",
+            "0 2 * * *",
+            "attic.database.backup.schedule: has the wrong format (got '0 2 * * *'",
+        ),
+        ("attic.database.backup.retention", "30 days", "attic.database.backup.retention"),
+        ("attic.database.instances", 0, "attic.database.instances: input should be greater"),
+        ("attic.database.storage_size", "20 GB", "attic.database.storage_size: has the wrong"),
+        (
+            "attic.database.recovery",
+            {"source_cluster": "old-pg", "target_time": "yesterday"},
+            "attic.database.recovery.target_time: has the wrong format (got 'yesterday'",
+        ),
+        (
+            "attic.api.endpoint",
+            "https://attic.example.com",
+            "attic.api.endpoint: must end with '/'",
+        ),
+        ("attic.storage.bucket", "Attic_Cache", "attic.storage.bucket: has the wrong format"),
+        (
+            "attic.storage.public_endpoint",
+            "s3.example.com",
+            "attic.storage.public_endpoint: must be an http(s):// URL with a host",
+        ),
+        (
+            "attic.storage.s3.credentials",
+            "static",
+            "attic.storage.s3.credentials: not an allowed value",
+        ),
+        ("attic.ingress.controller", "haproxy", "attic.ingress.controller: not an allowed value"),
+        ("attic.ingress.host", "Attic.Example.com", "attic.ingress.host: must be a lowercase DNS"),
+        ("attic.compression.type", "gzip", "attic.compression.type: not an allowed value"),
+        (
+            "attic.image",
+            {"repository": "x", "tag": "y", "digest": "sha256:1"},
+            "attic.image.digest",
+        ),
+        ("attic.chunking.avg", 1, "attic.chunking.avg: unknown key"),
+    ],
+)
+def test_attic_keys_get_one_clear_line(tmp_path: Path, path: str, value: Any, expected: str):
+    errors = _errors(tmp_path, _with(path, value))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(expected), errors[0]
+    assert f"[{tmp_path / 'organization.yaml'}:" in errors[0], "the file line is missing"
+
+
+@pytest.mark.parametrize(
+    ("attic", "platform", "key", "message"),
+    [
+        (
+            {"ingress": {"enabled": False}},
+            {},
+            "attic.storage.clients_outside_cluster",
+            "with backend 'seaweedfs' Nix clients outside the cluster are redirected",
+        ),
+        (
+            {"storage": {"backend": "s3", "public_endpoint": "https://s3.example.com"}},
+            {},
+            "attic.storage.public_endpoint",
+            "only for in-cluster backends",
+        ),
+        (
+            {
+                "storage": {
+                    "backend": "s3",
+                    "s3": {"endpoint": "https://r2.example.com", "create_bucket": True},
+                }
+            },
+            {},
+            "attic.storage.s3.create_bucket",
+            "creates AWS S3 buckets",
+        ),
+        (
+            {},
+            {"barman_cloud_plugin": "none"},
+            "attic.database.backup.enabled",
+            "backups need the Barman Cloud plugin",
+        ),
+        (
+            {"database": {"recovery": {"source_cluster": "attic-pg"}}},
+            {},
+            "attic.database.recovery.source_cluster",
+            "must differ from attic.database.cluster_name",
+        ),
+        (
+            {"api": {"min_replicas": 5, "max_replicas": 3}},
+            {},
+            "attic.api.min_replicas",
+            "must not exceed attic.api.max_replicas (3)",
+        ),
+    ],
+)
+def test_attic_combinations_that_cannot_work_are_rejected(
+    tmp_path: Path, attic: dict[str, Any], platform: dict[str, Any], key: str, message: str
+):
+    data = copy.deepcopy(VALID)
+    data["attic"] = attic
+    if platform:
+        data["platform"] = platform
+    errors = _errors(tmp_path, data)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{key}: {message}"), errors[0]
+
+
+def test_in_cluster_storage_without_outside_clients_needs_no_ingress(tmp_path: Path):
+    data = copy.deepcopy(VALID)
+    data["attic"] = {"ingress": {"enabled": False}, "storage": {"clients_outside_cluster": False}}
+    config = load_config(_write(tmp_path, data))
+    assert config.base.attic.storage.public_endpoint is None

@@ -85,8 +85,14 @@ def test_namespaces_enforce_restricted_pod_security_and_deny_ingress(
             policies = list(resources(doc, "kubernetes_network_policy_v1").values())
             for ns_name, ns in _namespaces(doc).items():
                 labels = ns["metadata"]["labels"]
+                # The MinIO operator injects containers into Tenant pods that we cannot harden.
+                level = (
+                    "baseline"
+                    if name == "attic-full" and ns_name == "attic-storage"
+                    else ("restricted")
+                )
                 for mode in ("enforce", "audit", "warn"):
-                    assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+                    assert labels[f"pod-security.kubernetes.io/{mode}"] == level, (name, ns_name)
                 deny = [
                     p
                     for p in policies
@@ -165,7 +171,11 @@ def _images(values: Any) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     if isinstance(values, dict):
         for key, value in values.items():
-            if key in ("image", "sidecarImage") and isinstance(value, dict):
+            if (
+                key in ("image", "sidecarImage")
+                and isinstance(value, dict)
+                and set(value) != {"name"}
+            ):  # SeaweedFS splits the repository (global.seaweedfs.image.name) from the tag
                 found.append(value)
             else:
                 found += _images(value)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from tests.synth_output import SynthOutput
+from tests.synth_output import SynthOutput, resources
 
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|private_key|access_key|credential)", re.I)
+NAME_KEY = re.compile(r"(_name|Name|_ref|_key_key)$")  # names of Secrets, not their values
 SECRET_TEXT = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|glrt-[A-Za-z0-9_-]{8,}|glpat-")
 
 
@@ -21,6 +23,7 @@ def secret_literals(value: Any, path: str = "") -> list[str]:
             here = f"{path}.{key}" if path else str(key)
             if (
                 SECRET_KEY.search(str(key))
+                and not NAME_KEY.search(str(key))
                 and isinstance(item, str)
                 and item
                 and not item.startswith("${")
@@ -52,3 +55,41 @@ def test_the_scanner_finds_a_planted_secret():
         "resource": {"x": {"y": {"data": {"db_password": "hunter2", "ref_token": "${var.t}"}}}}
     }
     assert secret_literals(planted) == ["resource.x.y.data.db_password"]
+
+
+def test_every_secret_value_is_a_reference(all_synths: list[SynthOutput]):
+    """Secret data come from variables, generated resources or functions of them."""
+    checked = 0
+    for synth in all_synths:
+        for name, doc in synth.stacks():
+            for address, secret in resources(doc, "kubernetes_secret_v1").items():
+                for key, value in secret["data"].items():
+                    assert re.fullmatch(r"\$\{.*\}", value, re.S), (name, address, key)
+                    checked += 1
+    assert checked > 0
+
+
+def test_config_maps_hold_no_secret(all_synths: list[SynthOutput]):
+    checked = 0
+    for synth in all_synths:
+        for name, doc in synth.stacks():
+            for address, config_map in resources(doc, "kubernetes_config_map_v1").items():
+                for key, text in config_map["data"].items():
+                    assert not SECRET_TEXT.search(text), (name, address)
+                    # Interpolation only of object names (a namespace in a URL), never of values.
+                    refs = re.findall(r"\$\{([^}]*)\}", text)
+                    assert all(r.endswith(".metadata[0].name") for r in refs), (name, refs)
+                    if key.endswith(".toml"):
+                        doc_ = tomllib.loads(text)
+                        assert "url" not in doc_.get("database", {}), (name, address)
+                        assert "credentials" not in doc_.get("storage", {}), (name, address)
+                        assert "signing" not in doc_.get("jwt", {}), (name, address)
+                    checked += 1
+    assert checked > 0
+
+
+def test_sensitive_inputs_are_declared_sensitive(all_synths: list[SynthOutput]):
+    for synth in all_synths:
+        for name, doc in synth.stacks():
+            for variable, spec in doc.get("variable", {}).items():
+                assert spec.get("sensitive") is True, (name, variable)

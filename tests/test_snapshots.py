@@ -28,11 +28,21 @@ def _without_metadata(value: Any) -> Any:
     return value
 
 
-@pytest.mark.parametrize("stack", ["platform-dev", "platform-staging", "platform-prod"])
+@pytest.mark.parametrize(
+    "stack",
+    [f"{kind}-{env}" for kind in ("platform", "attic") for env in ("dev", "staging", "prod")],
+)
 def test_example_stack(example_synth: SynthOutput, snapshot_json: SnapshotAssertion, stack: str):
     assert _without_metadata(example_synth.stack(stack)) == snapshot_json
 
 
-@pytest.mark.parametrize("stack", ["platform-full", "platform-external", "platform-nobackup"])
+@pytest.mark.parametrize(
+    "stack",
+    [
+        f"{kind}-{env}"
+        for kind in ("platform", "attic")
+        for env in ("full", "external", "nobackup", "incluster")
+    ],
+)
 def test_variant_stack(variants_synth: SynthOutput, snapshot_json: SnapshotAssertion, stack: str):
     assert _without_metadata(variants_synth.stack(stack)) == snapshot_json

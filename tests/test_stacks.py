@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from stacks.app import STACK_KINDS, apply_order
-from stacks.loader import LoadedConfig
+from stacks.loader import EXAMPLE_CONFIG, LoadedConfig
+from tests.conftest import DATA, REPO
 from tests.synth_output import SynthOutput
 
 
@@ -15,7 +20,9 @@ def test_one_stack_per_kind_and_environment(
 ):
     expected = {f"{k.name}-{env}" for k in STACK_KINDS for env in example_config.environments}
     assert set(example_synth.stack_names()) == expected
-    assert expected == {"platform-dev", "platform-staging", "platform-prod"}
+    assert expected == {
+        f"{kind}-{env}" for kind in ("platform", "attic") for env in ("dev", "staging", "prod")
+    }
 
 
 def test_every_stack_uses_gitlab_http_backend_with_locking(all_synths: list[SynthOutput]):
@@ -78,8 +85,10 @@ def test_stack_kinds_only_depend_on_earlier_kinds():
 
 
 def test_apply_order_lists_platform_first_per_environment(example_config: LoadedConfig):
-    assert apply_order(example_config) == ["platform-dev", "platform-staging", "platform-prod"]
-    assert apply_order(example_config, "prod") == ["platform-prod"]
+    assert apply_order(example_config) == [
+        f"{kind}-{env}" for env in ("dev", "staging", "prod") for kind in ("platform", "attic")
+    ]
+    assert apply_order(example_config, "prod") == ["platform-prod", "attic-prod"]
 
 
 def test_manifest_records_stack_dependencies(example_synth: SynthOutput):
@@ -91,6 +100,27 @@ def test_manifest_records_stack_dependencies(example_synth: SynthOutput):
         assert sorted(stack["dependencies"]) == sorted(f"{d}-{env}" for d in declared)
 
 
-def test_aws_provider_is_never_imported(all_synths: list[SynthOutput]):
-    assert all_synths
-    assert not [m for m in sys.modules if m.startswith("cdktf_cdktf_provider_aws")]
+_AWS_PROBE = """
+import sys, tempfile
+from pathlib import Path
+from stacks.loader import load_config
+from stacks.synth import synthesize
+synthesize(load_config(Path(sys.argv[1])), Path(tempfile.mkdtemp()) / "out")
+print(any(m.startswith("cdktf_cdktf_provider_aws") for m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [(EXAMPLE_CONFIG, "False"), (DATA / "variants.yaml", "True")],
+    ids=["example-without-bucket-creation", "variants-with-bucket-creation"],
+)
+def test_aws_provider_is_imported_only_for_bucket_creation(config: Path, expected: str):
+    run = subprocess.run(
+        [sys.executable, "-c", _AWS_PROBE, str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    assert run.stdout.strip() == expected

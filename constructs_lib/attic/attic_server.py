@@ -25,7 +25,7 @@ from cdktf_cdktf_provider_kubernetes.service_v1 import ServiceV1, ServiceV1Spec
 from constructs import Construct
 
 from constructs_lib.attic.humantime import parse_duration
-from constructs_lib.attic.pod import HTTP_PORT, DatabaseRef, PodInputs, atticd_pod
+from constructs_lib.attic.pod import DatabaseRef, PodInputs, atticd_pod
 from constructs_lib.attic.server_config import render_server_toml, server_config_problems
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.structs import to_struct

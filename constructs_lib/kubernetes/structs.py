@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 def to_struct(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
     """``cls(**data)`` with every nested mapping converted to the struct its field expects."""
-    hints = _hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]  # classes are hashable
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         here = f"{path}.{key}" if path else key
@@ -31,7 +31,7 @@ def to_struct(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls.__init__)
 
 
@@ -67,9 +67,8 @@ def _struct_in(hint: Any) -> type | None:
 def _sequence_struct_in(hint: Any) -> type | None:
     for member in _members(hint):
         origin = typing.get_origin(member)
-        if origin is not None and origin not in (dict, typing.Union) and typing.get_args(member):
-            if origin.__name__ in ("Sequence", "list"):
-                found = _struct_in(typing.get_args(member)[0])
-                if found is not None:
-                    return found
+        if getattr(origin, "__name__", "") in ("Sequence", "list") and typing.get_args(member):
+            found = _struct_in(typing.get_args(member)[0])
+            if found is not None:
+                return found
     return None

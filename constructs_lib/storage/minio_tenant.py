@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cdktf import Fn
+from cdktf import Fn, ITerraformDependable
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from cdktf_cdktf_provider_random.password import Password
 from constructs import Construct
@@ -32,7 +32,7 @@ class MinioTenantProps:
 
     Attributes:
         name: Tenant name (one Tenant per namespace).
-        namespace: existing namespace.
+        namespace: namespace name; a literal (it becomes part of the S3 URL).
         identities: consumers; each becomes a MinIO user with its own key pair (the operator
             grants such users MinIO's ``consoleAdmin`` policy), and their buckets are created.
         servers: MinIO pods; immutable after the first apply. Default 1.
@@ -42,6 +42,7 @@ class MinioTenantProps:
         resources: per MinIO pod. Default 250m / 1Gi requested, 2 CPU / 2Gi limit.
         image: MinIO image. Default - the pinned release.
         protect: ``prevent_destroy`` on the Tenant. Default ``False``.
+        depends_on: resources to create first, such as the namespace. Default - none.
     """
 
     name: str
@@ -58,6 +59,7 @@ class MinioTenantProps:
     )
     image: ImagePin = MINIO_IMAGE
     protect: bool = False
+    depends_on: Sequence[ITerraformDependable] = ()
 
 
 class MinioTenant(Construct):
@@ -103,6 +105,7 @@ class MinioTenant(Construct):
                 metadata=SecretV1Metadata(
                     name=f"{props.name}-user-{identity.name}", namespace=props.namespace
                 ),
+                depends_on=list(props.depends_on) or None,
                 data={
                     "CONSOLE_ACCESS_KEY": keys.access_key_ids[identity.name],
                     "CONSOLE_SECRET_KEY": keys.secret_access_keys[identity.name],

@@ -8,13 +8,12 @@ volume claim is resized by hand.
 
 from __future__ import annotations
 
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from cdktf import Fn
+from cdktf import Fn, ITerraformDependable
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
@@ -36,7 +35,8 @@ class SeaweedFsProps:
     """Props of :class:`SeaweedFs`.
 
     Attributes:
-        namespace: existing namespace (``restricted`` Pod Security is fine).
+        namespace: namespace name (``restricted`` Pod Security is fine); a literal, because
+            it becomes part of the S3 URL in atticd's config, whose checksum must be stable.
         identities: consumers; each gets a key pair valid for its bucket only, and the
             buckets are created.
         client_namespaces: namespaces whose pods may call the S3 API. Default - none.
@@ -48,6 +48,7 @@ class SeaweedFsProps:
         release_name: Helm release; must contain "seaweedfs" so services are named
             ``<release>-<component>``. Default ``"seaweedfs"``.
         protect: refuse to uninstall (``prevent_destroy``). Default ``False``.
+        depends_on: resources to create first, such as the namespace. Default - none.
     """
 
     namespace: str
@@ -63,6 +64,7 @@ class SeaweedFsProps:
     image: ImagePin = SEAWEEDFS_IMAGE
     release_name: str = "seaweedfs"
     protect: bool = False
+    depends_on: Sequence[ITerraformDependable] = ()
 
 
 class SeaweedFs(Construct):
@@ -92,6 +94,7 @@ class SeaweedFs(Construct):
             metadata=SecretV1Metadata(
                 name=f"{props.release_name}-s3-config", namespace=props.namespace
             ),
+            depends_on=list(props.depends_on) or None,
             data={
                 _CONFIG_KEY: Fn.jsonencode(
                     {
@@ -145,7 +148,7 @@ class SeaweedFs(Construct):
                 namespace=props.namespace,
                 chart=SEAWEEDFS_CHART,
                 protect=props.protect,
-                depends_on=[config_secret],
+                depends_on=[config_secret, *props.depends_on],
                 values=_values(props, config_secret.metadata.name),
             ),
         )
