@@ -48,14 +48,19 @@ class S3CredentialsSecret(Construct):
                 ),
             ],
         )
-        self.credentials = S3Credentials(secret_name=props.name)
-        SecretV1(
+        secret = SecretV1(
             self,
             "Default",
             metadata=SecretV1Metadata(name=props.name, namespace=props.namespace),
             data={
-                self.credentials.access_key_id_key: props.access_key_id,
-                self.credentials.secret_access_key_key: props.secret_access_key,
+                "access_key_id": props.access_key_id,
+                "secret_access_key": props.secret_access_key,
             },
             type="Opaque",
+        )
+        # A reference, so whatever mounts the keys waits for the Secret.
+        self.credentials = S3Credentials(
+            secret_name=secret.metadata.name,
+            access_key_id_key="access_key_id",
+            secret_access_key_key="secret_access_key",
         )
