@@ -39,7 +39,7 @@ from constructs_lib.versions import ATTIC_IMAGE, POSTGRESQL_IMAGE
 from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
 from stacks.backend import gitlab_state_backend
 from stacks.config import Attic
-from stacks.loader import ResolvedEnvironment
+from stacks.loader import ResolvedEnvironment, deep_merge
 from stacks.providers import cluster_providers, generator_providers
 
 OBJECT_STORE = "pg-backups"
@@ -120,9 +120,7 @@ class AtticStack(TerraformStack):
                 termination_grace_seconds=attic.api.termination_grace_seconds,
                 gc_schedule=attic.gc.schedule,
                 probe_host=allowed_hosts[0],
-                service_account_annotations=attic.storage.s3.service_account_annotations
-                if attic.storage.backend == "s3"
-                else {},
+                service_account_annotations=storage.service_account_annotations,
                 depends_on=[database.cluster.resource, *storage.depends_on],
             ),
         )
@@ -199,9 +197,7 @@ def _database(
             )
             if recovery
             else None,
-            service_account_annotations=env.config.attic.storage.s3.service_account_annotations
-            if env.config.attic.storage.backend == "s3"
-            else {},
+            service_account_annotations=storage.service_account_annotations,
             pod_monitor=env.config.monitoring.prometheus_operator,
             protect=env.settings.protect_stateful,
             depends_on=store_ready,
@@ -242,17 +238,7 @@ def _server_config(
             "default-retention-period": attic.gc.default_retention,
         },
     }
-    return _deep_merge(doc, attic.server_extra)
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    return deep_merge(doc, attic.server_extra)
 
 
 def _policies(

@@ -6,7 +6,8 @@ Nix clients are redirected to it) and one for Postgres backups (always the inter
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cdktf import ITerraformDependable, TerraformVariable
@@ -27,6 +28,9 @@ from stacks.loader import ResolvedEnvironment
 
 ATTIC_IDENTITY = "attic"
 BACKUP_IDENTITY = "postgres"
+# Secrets in the attic namespace holding each consumer's S3 key pair.
+ATTIC_KEYS_SECRET = "attic-s3"
+BACKUP_KEYS_SECRET = "attic-pg-backup-s3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,8 @@ class StorageWiring:
     backup: S3Endpoint | None
     public_url: str | None
     depends_on: tuple[ITerraformDependable, ...]
+    # For pods that authenticate to storage by workload identity (atticd and Postgres).
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 def compute(resources: Resources) -> ComputeResources:
@@ -120,7 +126,7 @@ def _external_s3(
         url=url,
         region=s3.region,
         bucket=storage.bucket,
-        credentials=credentials("attic", "attic-s3"),
+        credentials=credentials("attic", ATTIC_KEYS_SECRET),
         egress=egress,
     )
     backup_endpoint = (
@@ -128,13 +134,19 @@ def _external_s3(
             url=url,
             region=s3.region,
             bucket=env.config.attic.database.backup.bucket,
-            credentials=credentials("backup", "attic-pg-backup-s3"),
+            credentials=credentials("backup", BACKUP_KEYS_SECRET),
             egress=egress,
         )
         if backups
         else None
     )
-    return StorageWiring(attic_endpoint, backup_endpoint, None, tuple(depends))
+    return StorageWiring(
+        attic=attic_endpoint,
+        backup=backup_endpoint,
+        public_url=None,
+        depends_on=tuple(depends),
+        service_account_annotations=s3.service_account_annotations,
+    )
 
 
 def _in_cluster(
@@ -153,7 +165,7 @@ def _in_cluster(
             name=ATTIC_IDENTITY,
             bucket=storage.bucket,
             secret_namespace=namespace,
-            secret_name="attic-s3",
+            secret_name=ATTIC_KEYS_SECRET,
         )
     ]
     if backups:
@@ -162,7 +174,7 @@ def _in_cluster(
                 name=BACKUP_IDENTITY,
                 bucket=attic.database.backup.bucket,
                 secret_namespace=namespace,
-                secret_name="attic-pg-backup-s3",
+                secret_name=BACKUP_KEYS_SECRET,
             )
         )
     clients = [attic.namespace, *attic.api.client_namespaces]

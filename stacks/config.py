@@ -27,12 +27,16 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _https_url(value: str) -> str:
+def _check_url(value: str, schemes: tuple[str, ...], shown: str) -> None:
     parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ValueError("must be an https:// URL with a host")
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"must be an {shown} URL with a host")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError("must not contain credentials, a query or a fragment")
+
+
+def _https_url(value: str) -> str:
+    _check_url(value, ("https",), "https://")
     return value.rstrip("/")
 
 
@@ -156,11 +160,7 @@ def _duration(value: str) -> str:
 
 
 def _endpoint_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("must be an http(s):// URL with a host")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError("must not contain credentials, a query or a fragment")
+    _check_url(value, ("https", "http"), "http(s)://")
     return value
 
 

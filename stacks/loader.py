@@ -188,7 +188,7 @@ def _environment_problems(
                 Problem((*prefix, "environments"), "overrides cannot redefine environments")
             )
             continue
-        config, env_problems = _validate(_deep_merge(data, overrides))
+        config, env_problems = _validate(deep_merge(data, overrides))
         if config is not None and not env_problems:
             merged[str(name)] = config
         for p in env_problems:
@@ -203,13 +203,13 @@ def _environment_problems(
     return problems
 
 
-def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Maps merge key by key; lists and scalars in ``override`` replace the base value."""
     result = dict(base)
     for key, value in override.items():
         current = result.get(key)
         if isinstance(current, Mapping) and isinstance(value, Mapping):
-            result[key] = _deep_merge(current, value)
+            result[key] = deep_merge(current, value)
         else:
             result[key] = value
     return result

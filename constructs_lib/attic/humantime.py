@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import re
 
-_UNITS: dict[str, float] = {}
-for _names, _seconds in (
-    (("nsec", "ns"), 1e-9),
-    (("usec", "us"), 1e-6),
-    (("msec", "ms"), 1e-3),
-    (("seconds", "second", "sec", "s"), 1),
-    (("minutes", "minute", "min", "m"), 60),
-    (("hours", "hour", "hr", "h"), 3600),
-    (("days", "day", "d"), 86400),
-    (("weeks", "week", "w"), 604800),
-    (("months", "month", "M"), 2_630_016),
-    (("years", "year", "y"), 31_557_600),
-):
-    for _name in _names:
-        _UNITS[_name] = _seconds
+_UNITS: dict[str, float] = {
+    name: seconds
+    for names, seconds in (
+        (("nsec", "ns"), 1e-9),
+        (("usec", "us"), 1e-6),
+        (("msec", "ms"), 1e-3),
+        (("seconds", "second", "sec", "s"), 1),
+        (("minutes", "minute", "min", "m"), 60),
+        (("hours", "hour", "hr", "h"), 3600),
+        (("days", "day", "d"), 86400),
+        (("weeks", "week", "w"), 604800),
+        (("months", "month", "M"), 2_630_016),
+        (("years", "year", "y"), 31_557_600),
+    )
+    for name in names
+}
 
 _TERM = re.compile(r"\s*([0-9]+)\s*([A-Za-z]+)\s*")
 

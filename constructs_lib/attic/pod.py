@@ -175,7 +175,3 @@ def atticd_pod(
         },
         "spec": spec,
     }
-
-
-def selector(labels: Mapping[str, str]) -> dict[str, Any]:
-    return {"match_labels": dict(labels)}

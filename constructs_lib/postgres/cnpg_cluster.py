@@ -140,7 +140,6 @@ class CnpgCluster(Construct):
         self.name = props.name
         self.app_secret = f"{props.name}-app"
         self.ca_secret = f"{props.name}-ca"
-        self.rw_service = f"{props.name}-rw"
         self.pod_labels = {"cnpg.io/cluster": props.name}
 
         spec: dict[str, Any] = {

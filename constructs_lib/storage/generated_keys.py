@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from cdktf_cdktf_provider_random.password import Password
 from constructs import Construct
 
+from constructs_lib.kubernetes.traffic_policy import Peer, Rule
 from constructs_lib.storage.s3_credentials_secret import (
     S3CredentialsSecret,
     S3CredentialsSecretProps,
 )
-from constructs_lib.storage.s3_endpoint import S3Credentials, StorageIdentity
+from constructs_lib.storage.s3_endpoint import S3Credentials, S3Endpoint, StorageIdentity
 
 
 class GeneratedKeys(Construct):
@@ -27,6 +28,7 @@ class GeneratedKeys(Construct):
         self, scope: Construct, construct_id: str, identities: Sequence[StorageIdentity]
     ) -> None:
         super().__init__(scope, construct_id)
+        self._identities = tuple(identities)
         self.access_key_ids: dict[str, str] = {}
         self.secret_access_keys: dict[str, str] = {}
         self.credentials: dict[str, S3Credentials] = {}
@@ -46,3 +48,19 @@ class GeneratedKeys(Construct):
                     secret_access_key=secret.result,
                 ),
             ).credentials
+
+    def endpoints(
+        self, *, url: str, namespace: str, pod_labels: Mapping[str, str], port: int
+    ) -> dict[str, S3Endpoint]:
+        """Identity name -> how that consumer reaches the store's S3 pods at ``url``."""
+        egress = (Rule(peers=[Peer(namespace=namespace, pod_labels=pod_labels)], ports=[port]),)
+        return {
+            identity.name: S3Endpoint(
+                url=url,
+                region="us-east-1",  # in-cluster stores accept any region
+                bucket=identity.bucket,
+                credentials=self.credentials[identity.name],
+                egress=egress,
+            )
+            for identity in self._identities
+        }

@@ -16,9 +16,8 @@ from constructs import Construct
 
 from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
 from constructs_lib.kubernetes.resources import ComputeResources
-from constructs_lib.kubernetes.traffic_policy import Peer, Rule
 from constructs_lib.storage.generated_keys import GeneratedKeys
-from constructs_lib.storage.s3_endpoint import S3Endpoint, StorageIdentity
+from constructs_lib.storage.s3_endpoint import StorageIdentity
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import MINIO_IMAGE, ImagePin
 
@@ -113,23 +112,13 @@ class MinioTenant(Construct):
             )
             users.append(user)
         self.pod_labels = {"v1.min.io/tenant": props.name}
-        self.url = f"http://minio.{props.namespace}.svc"
         self.service_name = "minio"
-        egress = (
-            Rule(
-                peers=[Peer(namespace=props.namespace, pod_labels=self.pod_labels)], ports=[S3_PORT]
-            ),
+        self.endpoints = keys.endpoints(
+            url=f"http://{self.service_name}.{props.namespace}.svc",
+            namespace=props.namespace,
+            pod_labels=self.pod_labels,
+            port=S3_PORT,
         )
-        self.endpoints = {
-            identity.name: S3Endpoint(
-                url=self.url,
-                region="us-east-1",
-                bucket=identity.bucket,
-                credentials=keys.credentials[identity.name],
-                egress=egress,
-            )
-            for identity in props.identities
-        }
         claim_spec: dict[str, object] = {
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": props.volume_size}},

@@ -19,9 +19,8 @@ from constructs import Construct
 
 from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
 from constructs_lib.kubernetes.resources import ComputeResources
-from constructs_lib.kubernetes.traffic_policy import Peer, Rule
 from constructs_lib.storage.generated_keys import GeneratedKeys
-from constructs_lib.storage.s3_endpoint import S3Endpoint, StorageIdentity
+from constructs_lib.storage.s3_endpoint import StorageIdentity
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import SEAWEEDFS_CHART, SEAWEEDFS_IMAGE, ImagePin
 
@@ -123,23 +122,13 @@ class SeaweedFs(Construct):
             "app.kubernetes.io/instance": props.release_name,
             "app.kubernetes.io/component": "filer",
         }
-        self.url = f"http://{props.release_name}-s3.{props.namespace}.svc:{S3_PORT}"
         self.service_name = f"{props.release_name}-s3"
-        egress = (
-            Rule(
-                peers=[Peer(namespace=props.namespace, pod_labels=self.pod_labels)], ports=[S3_PORT]
-            ),
+        self.endpoints = keys.endpoints(
+            url=f"http://{self.service_name}.{props.namespace}.svc:{S3_PORT}",
+            namespace=props.namespace,
+            pod_labels=self.pod_labels,
+            port=S3_PORT,
         )
-        self.endpoints = {
-            identity.name: S3Endpoint(
-                url=self.url,
-                region="us-east-1",
-                bucket=identity.bucket,
-                credentials=keys.credentials[identity.name],
-                egress=egress,
-            )
-            for identity in props.identities
-        }
         self.helm = PinnedHelmRelease(
             self,
             "Release",
