@@ -166,6 +166,34 @@ MINIO_IMAGE = ImagePin(
     digest="sha256:8834ae47a2de3509b83e0e70da9369c24bbbc22de42f2a2eddc530eee88acd1b",
 )
 
+
+# bazel-remote v2.6.2 (newest release seen in public manifests; github.com/buchgr/bazel-remote
+# releases/tag/v2.6.2). Digest as pinned in expbuild/expbuild
+# ``docs/k8s-platform/engine-validation.md`` (tested there on linux/amd64 only: confirm with
+# ``crane digest`` that it is the multi-arch index before running on arm64).
+BAZEL_REMOTE_IMAGE = ImagePin(
+    repository="buchgr/bazel-remote-cache",
+    tag="v2.6.2",
+    digest="sha256:8109f1f39eb17d898cf51e08b41e4eabaaaeb1f584c2f22c1be45b7568fcc512",
+)
+
+# Nix 2.34.8; the same tag@digest pair is pinned in several public repositories (e.g. a
+# forgejo-runner NixOS module's runner labels and Dockerfiles `FROM nixos/nix:2.34.8@sha256:...`).
+NIX_IMAGE = ImagePin(
+    repository="docker.io/nixos/nix",
+    tag="2.34.8",
+    digest="sha256:1a711b619c8a713eff32c3f8d8781b3b4d0130cb91c0a57f67e87abfeeb90b01",
+)
+
+# Runs the in-cluster operations script (standard library only): Python 3.13, user 65532,
+# no shell. Pair seen in AI-Riksarkivet/htrflow-batch .docker/htrflow-campaigns.dockerfile
+# (commit 0c633a64) and one other public Dockerfile.
+OPS_PYTHON_IMAGE = ImagePin(
+    repository="gcr.io/distroless/python3-debian13",
+    tag="nonroot",
+    digest="sha256:8ee214843129f43e2ebf5e0ca9f2e4e6d8292143d1b8a6787f169b5898578884",
+)
+
 ALL_IMAGES: tuple[ImagePin, ...] = (
     CLOUDNATIVE_PG_IMAGE,
     BARMAN_CLOUD_PLUGIN_IMAGE,
@@ -176,4 +204,7 @@ ALL_IMAGES: tuple[ImagePin, ...] = (
     POSTGRESQL_IMAGE,
     SEAWEEDFS_IMAGE,
     MINIO_IMAGE,
+    BAZEL_REMOTE_IMAGE,
+    NIX_IMAGE,
+    OPS_PYTHON_IMAGE,
 )

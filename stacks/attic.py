@@ -11,6 +11,7 @@ from cdktf import ITerraformDependable, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from constructs_lib.attic.attic_server import SERVICE_PORT, AtticServer, AtticServerProps
+from constructs_lib.attic.cache_warm import DEFAULT_NAME as WARM
 from constructs_lib.attic.pod import HTTP_PORT, DatabaseRef
 from constructs_lib.attic.signing_key import AtticSigningKey, AtticSigningKeyProps
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
@@ -21,7 +22,12 @@ from constructs_lib.kubernetes.traffic_policy import (
     TrafficPolicy,
     TrafficPolicyProps,
 )
-from constructs_lib.kubernetes.web_ingress import RateLimitProps, WebIngress, WebIngressProps
+from constructs_lib.kubernetes.web_ingress import (
+    RateLimitProps,
+    Route,
+    WebIngress,
+    WebIngressProps,
+)
 from constructs_lib.postgres.barman_object_store import (
     BarmanObjectStore,
     BarmanObjectStoreProps,
@@ -36,6 +42,7 @@ from constructs_lib.postgres.cnpg_cluster import (
     CnpgClusterProps,
 )
 from constructs_lib.versions import ATTIC_IMAGE, POSTGRESQL_IMAGE
+from stacks.attic_operations import build_operations, storage_host
 from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
 from stacks.backend import gitlab_state_backend
 from stacks.config import Attic
@@ -46,6 +53,10 @@ OBJECT_STORE = "pg-backups"
 # The Kubernetes API server is not a pod and its address is cluster-specific; Postgres
 # instance managers must reach it, on the ports API servers listen on.
 API_SERVER_PORTS = (443, 6443)
+# Extra Services over the API pods, so the ingress controller's metrics (atticd has none) tell
+# narinfo lookups and nix-cache-info apart from uploads and NAR downloads.
+BINARY_CACHE_SERVICE = "attic-binary-cache"
+CACHE_INFO_SERVICE = "attic-cache-info"
 
 
 class AtticStack(TerraformStack):
@@ -100,6 +111,7 @@ class AtticStack(TerraformStack):
         endpoint = attic.api.endpoint or (
             f"https://{host}/" if attic.ingress.enabled else f"http://{in_cluster_hosts[0]}/"
         )
+        slo = config.monitoring.prometheus_operator and attic.ingress.enabled
         server = AtticServer(
             self,
             "Attic",
@@ -122,6 +134,7 @@ class AtticStack(TerraformStack):
                 probe_host=allowed_hosts[0],
                 service_account_annotations=storage.service_account_annotations,
                 depends_on=[database.cluster.resource, *storage.depends_on],
+                route_services=(BINARY_CACHE_SERVICE, CACHE_INFO_SERVICE) if slo else (),
             ),
         )
         _policies(self, env, ns, storage, database=database, server=server)
@@ -143,9 +156,38 @@ class AtticStack(TerraformStack):
                     rate_limit=RateLimitProps(average=rate.average, burst=rate.burst)
                     if rate
                     else None,
+                    routes=_cache_routes(attic, server.service_name) if slo else (),
                 ),
             )
-        outputs = {
+        operations = build_operations(
+            self,
+            env,
+            namespace=ns,
+            server=server,
+            signing=signing,
+            in_cluster_url=f"http://{in_cluster_hosts[0]}/",
+            storage=storage,
+        )
+        if slo:
+            _slo_rules(self, env, ns, host, server)
+        if attic.dns.provider == "cloudflare":
+            from constructs_lib.dns.cloudflare_records import (
+                CloudflareRecords,
+                CloudflareRecordsProps,
+            )
+
+            public_storage = storage_host(storage)
+            CloudflareRecords(
+                self,
+                "Dns",
+                CloudflareRecordsProps(
+                    zone_id=attic.dns.zone_id or "",
+                    hosts=[host, *([public_storage] if public_storage else [])],
+                    target=attic.dns.target or "",
+                    ttl=attic.dns.ttl,
+                ),
+            )
+        outputs: dict[str, tuple[Any, str]] = {
             "cache_url": (endpoint, "atticd API endpoint (attic login <name> <url> <token>)"),
             "substituter_base_url": (
                 endpoint,
@@ -161,6 +203,22 @@ class AtticStack(TerraformStack):
         }
         if storage.public_url:
             outputs["storage_public_endpoint"] = (storage.public_url, "Public S3 endpoint")
+        if attic.caches:
+            outputs["cache_substituters"] = (
+                {cache.name: f"{endpoint}{cache.name}" for cache in attic.caches},
+                "Nix substituter URL of each declared cache",
+            )
+        if operations.token_secrets:
+            outputs["token_secret_names"] = (
+                operations.token_secrets,
+                "namespace/Secret holding each token (key 'token'); the values never pass "
+                "through Terraform",
+            )
+        if operations.bazel_grpc_url:
+            outputs["bazel_cache_grpc_url"] = (
+                operations.bazel_grpc_url,
+                "bazel --remote_cache URL for in-cluster clients",
+            )
         for name, (value, description) in outputs.items():
             TerraformOutput(self, name, value=value, description=description)
 
@@ -298,4 +356,72 @@ def _policies(
             ingress=postgres_in,
             egress=postgres_out,
         ),
+    )
+
+
+def _cache_routes(attic: Attic, main_service: str) -> tuple[Route, ...]:
+    """Per declared cache: nix-cache-info and narinfo lookups to their own Services; NAR
+    downloads (size-bound latency) stay on the main one."""
+    routes: list[Route] = []
+    for cache in attic.caches:
+        if "+" in cache.name:
+            continue  # ingress controllers reject '+' in paths; counted on the main Service
+        base = f"/{cache.name}"
+        routes += [
+            Route(
+                path=f"{base}/nix-cache-info", service_name=CACHE_INFO_SERVICE, path_type="Exact"
+            ),
+            Route(path=f"{base}/nar/", service_name=main_service),
+            Route(path=f"{base}/", service_name=BINARY_CACHE_SERVICE),
+        ]
+    return tuple(routes)
+
+
+def _slo_rules(
+    scope: Construct, env: ResolvedEnvironment, ns: str, host: str, server: AtticServer
+) -> None:
+    """SLOs measured at the ingress controller, plus the jobs and database behind them."""
+    from constructs_lib.attic.token_rotation import DEFAULT_NAME as ROTATOR
+    from constructs_lib.monitoring.attic_slo import (
+        AtticRouteServices,
+        AtticSloProps,
+        GcCronJob,
+        GcDeployment,
+        attic_rule_groups,
+    )
+    from constructs_lib.monitoring.prometheus_rule import PrometheusRule, PrometheusRuleProps
+
+    attic = env.config.attic
+    slo = env.config.monitoring.slo
+    cronjobs: dict[str, int] = {}
+    if attic.tokens:
+        # Hourly: three missed runs alert, long before any token's rotation window closes.
+        cronjobs[ROTATOR] = 3 * 3600
+    groups = attic_rule_groups(
+        AtticSloProps(
+            namespace=ns,
+            ingress_controller=attic.ingress.controller,
+            host=host,
+            services=AtticRouteServices(
+                api_service=server.service_name,
+                binary_cache_service=BINARY_CACHE_SERVICE,
+                cache_info_service=CACHE_INFO_SERVICE,
+            ),
+            api_deployment=server.api.metadata.name,
+            gc=GcCronJob(name=server.gc_name, max_age_seconds=2 * 86400)
+            if server.gc_mode == "cronjob"
+            else GcDeployment(name=server.gc_name),
+            pg_cluster=attic.database.cluster_name,
+            availability_target=slo.availability_percent / 100,
+            slo_window=slo.window,
+            cache_hit_p99_seconds=slo.cache_hit_p99_ms / 1000,
+            cache_info_p99_seconds=slo.cache_info_p99_ms / 1000,
+            # Daily base backups; a day and a half without one is a missed run.
+            backup_max_age_seconds=36 * 3600 if attic.database.backup.enabled else None,
+            cronjobs_max_age=cronjobs,
+            failed_jobs_cronjobs=[WARM] if attic.cache_warming.enabled else [],
+        )
+    )
+    PrometheusRule(
+        scope, "SloRules", PrometheusRuleProps(name="attic-slo", namespace=ns, groups=groups)
     )

@@ -28,9 +28,11 @@ from stacks.loader import ResolvedEnvironment
 
 ATTIC_IDENTITY = "attic"
 BACKUP_IDENTITY = "postgres"
+BAZEL_IDENTITY = "bazel"
 # Secrets in the attic namespace holding each consumer's S3 key pair.
 ATTIC_KEYS_SECRET = "attic-s3"
 BACKUP_KEYS_SECRET = "attic-pg-backup-s3"
+BAZEL_KEYS_SECRET = "attic-bazel-s3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class StorageWiring:
     backup: S3Endpoint | None
     public_url: str | None
     depends_on: tuple[ITerraformDependable, ...]
+    # bazel-remote's bucket (internal URL), when the Bazel cache is on.
+    bazel: S3Endpoint | None = None
     # For pods that authenticate to storage by workload identity (atticd and Postgres).
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
 
@@ -83,6 +87,8 @@ def _external_s3(
         buckets = [("Bucket", storage.bucket)]
         if backups:
             buckets.append(("BackupBucket", env.config.attic.database.backup.bucket))
+        if env.config.attic.bazel_cache.enabled:
+            buckets.append(("BazelBucket", env.config.attic.bazel_cache.bucket))
         for construct_id, name in buckets:
             depends.append(
                 AwsS3Bucket(
@@ -140,11 +146,24 @@ def _external_s3(
         if backups
         else None
     )
+    bazel = env.config.attic.bazel_cache
+    bazel_endpoint = (
+        S3Endpoint(
+            url=url,
+            region=s3.region,
+            bucket=bazel.bucket,
+            credentials=credentials("bazel", BAZEL_KEYS_SECRET),
+            egress=egress,
+        )
+        if bazel.enabled
+        else None
+    )
     return StorageWiring(
         attic=attic_endpoint,
         backup=backup_endpoint,
         public_url=None,
         depends_on=tuple(depends),
+        bazel=bazel_endpoint,
         service_account_annotations=s3.service_account_annotations,
     )
 
@@ -175,6 +194,15 @@ def _in_cluster(
                 bucket=attic.database.backup.bucket,
                 secret_namespace=namespace,
                 secret_name=BACKUP_KEYS_SECRET,
+            )
+        )
+    if attic.bazel_cache.enabled:
+        identities.append(
+            StorageIdentity(
+                name=BAZEL_IDENTITY,
+                bucket=attic.bazel_cache.bucket,
+                secret_namespace=namespace,
+                secret_name=BAZEL_KEYS_SECRET,
             )
         )
     clients = [attic.namespace, *attic.api.client_namespaces]
@@ -295,4 +323,5 @@ def _in_cluster(
         backup=endpoints.get(BACKUP_IDENTITY),
         public_url=public_url,
         depends_on=(release,),
+        bazel=endpoints.get(BAZEL_IDENTITY),
     )

@@ -1,4 +1,5 @@
-"""``attic-iac``: synthesize, validate the config, print its schema, list stacks."""
+"""``attic-iac``: synthesize, validate the config, print its schema, list stacks, mint and
+inspect Attic tokens."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     stacks = sub.add_parser("stacks", parents=[common], help="list stacks in apply order")
     stacks.add_argument("--env", help="only this environment")
     stacks.set_defaults(handler=_stacks)
+
+    _add_token_commands(sub)
     return parser
 
 
@@ -110,6 +113,168 @@ def _stacks(args: argparse.Namespace) -> int:
     for name in apply_order(config, args.env):
         print(name)
     return 0
+
+
+_KEY_HELP = (
+    "file with atticd's token key: a PEM (private key signs, public key only verifies) or the "
+    "same base64 text as atticd's variable (default: $ATTIC_SERVER_TOKEN_RS256_PUBKEY_BASE64, "
+    "then $ATTIC_SERVER_TOKEN_RS256_SECRET_BASE64, then $ATTIC_SERVER_TOKEN_HS256_SECRET_BASE64, "
+    "as atticd reads them)"
+)
+
+
+def _add_token_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``token mint`` / ``token inspect``: no config file, no cdktf; only the key is needed."""
+    from constructs_lib.attic.tokens import PERMISSION_NAMES
+
+    token = sub.add_parser("token", help="mint or inspect Attic tokens offline")
+    commands = token.add_subparsers(dest="token_command", required=True)
+
+    mint = commands.add_parser(
+        "mint",
+        help="mint a token like 'atticadm make-token'; prints only the token",
+        description="Mint a token the way 'atticadm make-token' does, with nbf backdated "
+        "60 s for clock skew. Patterns may use '*'; atticd uses the exact name, else the "
+        "first matching wildcard entry, without merging.",
+    )
+    mint.add_argument("--sub", required=True, help="the subject (recorded as uploader)")
+    mint.add_argument(
+        "--validity", required=True, metavar="DURATION", help="e.g. '30 days', '1y', '12h'"
+    )
+    for name in PERMISSION_NAMES:
+        mint.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            action="append",
+            default=[],
+            metavar="PATTERN",
+            help=f"grant {name.replace('_', ' ')} on caches matching PATTERN (repeatable)",
+        )
+    mint.add_argument("--issuer", help="iss claim, for servers with token-bound-issuer")
+    mint.add_argument(
+        "--audience",
+        action="append",
+        default=[],
+        help="aud claim, for servers with token-bound-audiences (repeatable)",
+    )
+    mint.add_argument("--key-file", metavar="PATH", help=_KEY_HELP)
+    mint.add_argument(
+        "--dump-claims",
+        action="store_true",
+        help="print the unsigned claims JSON instead of a token; reads no key",
+    )
+    mint.set_defaults(handler=_token_mint)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="verify a token as atticd would and show its claims (exit 1 if invalid)",
+        description="Verify a token with atticd's key and show what atticd would grant. "
+        "Exit 0 if valid, 1 if atticd would ignore it, 2 on bad input.",
+    )
+    inspect.add_argument("token", metavar="TOKEN", help="the token, or '-' to read it from stdin")
+    inspect.add_argument("--cache", metavar="NAME", help="show the permissions on this cache")
+    inspect.add_argument("--issuer", help="the server's token-bound-issuer, if set")
+    inspect.add_argument(
+        "--audience",
+        action="append",
+        default=[],
+        help="the server's token-bound-audiences, if set (repeatable)",
+    )
+    inspect.add_argument("--key-file", metavar="PATH", help=_KEY_HELP)
+    inspect.set_defaults(handler=_token_inspect)
+
+
+def _report(problems: Sequence[str], outcome: str) -> int:
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+    print(f"{len(problems)} problem(s); {outcome}.", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _token_mint(args: argparse.Namespace) -> int:
+    import time
+
+    from constructs_lib.attic import tokens
+    from constructs_lib.attic.humantime import parse_duration
+
+    problems: list[str] = []
+    validity: float | None = None
+    try:
+        validity = parse_duration(args.validity)
+    except ValueError as exc:
+        problems.append(f"--validity: {exc}")
+    claims: dict[str, object] = {}
+    try:
+        claims = tokens.build_claims(
+            sub=args.sub,
+            # with an unparsable --validity, still check every other flag
+            validity=1 if validity is None else validity,
+            now=time.time(),
+            grants={name: getattr(args, name) for name in tokens.PERMISSION_NAMES},
+            issuer=args.issuer,
+            audiences=args.audience,
+        )
+    except tokens.TokenError as exc:
+        problems.extend(exc.lines)
+    key: tokens.TokenKey | None = None
+    if not args.dump_claims:
+        try:
+            key = tokens.load_key(args.key_file)
+            tokens.require_signing_key(key)
+        except tokens.TokenError as exc:
+            problems.extend(exc.lines)
+    if problems:
+        return _report(problems, "no token was minted")
+    if not any(getattr(args, name) for name in tokens.PERMISSION_NAMES):
+        print(
+            "warning: the token grants nothing (no --pull, --push, ...); atticd accepts it, "
+            "but it is no better than anonymous access",
+            file=sys.stderr,
+        )
+    if key is None:
+        print(json.dumps(claims, separators=(",", ":")))
+        return 0
+    try:
+        token = tokens.encode(claims, key)
+    except tokens.TokenError as exc:
+        return _report(exc.lines, "no token was minted")
+    print(token)
+    return 0
+
+
+def _token_inspect(args: argparse.Namespace) -> int:
+    import time
+
+    from constructs_lib.attic import tokens
+
+    problems: list[str] = []
+    token = sys.stdin.read() if args.token == "-" else args.token
+    token = token.strip()
+    if not token:
+        got = "empty stdin" if args.token == "-" else "an empty string"
+        problems.append(f"TOKEN: no token (got {got}; allowed: a JWT, or '-' to read stdin)")
+    if args.cache is not None:
+        try:
+            tokens.check_cache_name(args.cache)
+        except tokens.TokenError as exc:
+            problems.extend(exc.lines)
+    key: tokens.TokenKey | None = None
+    try:
+        key = tokens.load_key(args.key_file)
+    except tokens.TokenError as exc:
+        problems.extend(exc.lines)
+    if problems or key is None:
+        return _report(problems, "nothing was inspected")
+    result = tokens.inspect(
+        token,
+        key,
+        now=time.time(),
+        cache=args.cache,
+        issuer=args.issuer,
+        audiences=args.audience,
+    )
+    print(json.dumps(result.as_dict(), indent=2))
+    return 0 if result.valid else 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from constructs_lib.attic.humantime import parse_duration
+from constructs_lib.attic.names import NAME_RULE, PATTERN_RULE, is_cache_name, is_cache_pattern
 
 STACK_NAME = re.compile(r"^[a-z0-9-]+$")
 _ENV_NAME = r"^[a-z][a-z0-9-]*$"
@@ -138,13 +139,33 @@ class Platform(StrictModel):
     namespaces: PlatformNamespaces = Field(default_factory=PlatformNamespaces)
 
 
+class Slo(StrictModel):
+    """Service level objectives of the Attic cache, measured at the ingress controller."""
+
+    availability_percent: float = Field(
+        default=99.9,
+        gt=90,
+        lt=100,
+        description="Share of requests that must not fail with 5xx over the window.",
+    )
+    window: Literal["7d", "28d", "30d"] = Field(default="30d", description="SLO window.")
+    cache_hit_p99_ms: int = Field(
+        default=500, ge=1, description="p99 latency target of narinfo lookups (cache hits)."
+    )
+    cache_info_p99_ms: int = Field(
+        default=200, ge=1, description="p99 latency target of <cache>/nix-cache-info."
+    )
+
+
 class Monitoring(StrictModel):
     """Integration with a prometheus-operator based monitoring stack."""
 
     prometheus_operator: bool = Field(
         default=False,
-        description="Create PodMonitors/ServiceMonitors; needs the prometheus-operator CRDs.",
+        description="Create PodMonitors/ServiceMonitors and PrometheusRules; needs the "
+        "prometheus-operator CRDs.",
     )
+    slo: Slo = Field(default_factory=Slo)
 
 
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
@@ -413,6 +434,190 @@ class AtticIngress(StrictModel):
     )
 
 
+def _cache_name(value: str) -> str:
+    if not is_cache_name(value):
+        raise ValueError(f"not an Attic cache name ({NAME_RULE})")
+    return value
+
+
+def _cache_pattern(value: str) -> str:
+    if not is_cache_pattern(value):
+        raise ValueError(f"not an Attic cache pattern ({PATTERN_RULE})")
+    return value
+
+
+CacheName = Annotated[str, AfterValidator(_cache_name)]
+CachePattern = Annotated[str, AfterValidator(_cache_pattern)]
+# Per-cache retention is stored as an i32 of seconds.
+_MAX_RETENTION = 2**31 - 1
+
+
+def _retention(value: str) -> str:
+    if parse_duration(value) > _MAX_RETENTION:
+        raise ValueError("atticd stores retention as i32 seconds (at most about 68 years)")
+    return value
+
+
+class AtticCache(StrictModel):
+    """A cache the init Job creates and keeps configured."""
+
+    name: CacheName = Field(description="Cache name, as in <url>/<name> and `attic push <name>`.")
+    public: bool = Field(
+        default=False, description="Anyone may pull without a token (pushing still needs one)."
+    )
+    priority: int = Field(
+        default=41,
+        ge=0,
+        le=2**31 - 1,
+        description="Nix substituter priority; lower is tried first (cache.nixos.org is 40).",
+    )
+    retention: Annotated[str, AfterValidator(_duration), AfterValidator(_retention)] | None = Field(
+        default=None,
+        description="Collect objects not downloaded for this long; '0s' keeps everything. "
+        "Default: attic.gc.default_retention.",
+    )
+    upstream_cache_key_names: list[str] = Field(
+        default_factory=lambda: ["cache.nixos.org-1"],
+        description="Paths signed by these keys are not pushed (they are already upstream).",
+    )
+
+
+TOKEN_TYPE_DEFAULTS: dict[str, tuple[str, str]] = {
+    # type: (validity, rotate_before) - the seeds' rotation schedule.
+    "ci": ("90 days", "14 days"),
+    "read_only": ("90 days", "14 days"),
+    "service": ("365 days", "30 days"),
+    "admin": ("1 day", "6 hours"),
+}
+# The rotation CronJob runs hourly; a window shorter than two runs could let a token lapse.
+MIN_ROTATE_WINDOW_SECONDS = 2 * 3600
+_PERCENT = re.compile(r"^([1-9][0-9]?)%$")
+
+
+class TokenPermissions(StrictModel):
+    """Cache patterns per permission, as atticadm make-token's flags (``*`` is a wildcard).
+
+    atticd uses the token's entry for the exact cache name, else the first matching wildcard,
+    and never merges entries: list specific patterns before broad ones.
+    """
+
+    pull: list[CachePattern] = Field(default_factory=list)
+    push: list[CachePattern] = Field(default_factory=list)
+    delete: list[CachePattern] = Field(default_factory=list)
+    create_cache: list[CachePattern] = Field(default_factory=list)
+    configure_cache: list[CachePattern] = Field(default_factory=list)
+    configure_cache_retention: list[CachePattern] = Field(default_factory=list)
+    destroy_cache: list[CachePattern] = Field(default_factory=list)
+
+
+def _rotate_before(value: str) -> str:
+    if not _PERCENT.match(value):
+        parse_duration(value)
+    return value
+
+
+class AtticToken(StrictModel):
+    """A scoped token kept fresh in a Secret by the rotation CronJob."""
+
+    name: K8sName = Field(description="Token id; also its JWT subject (attic-iac/<name>).")
+    type: Literal["ci", "read_only", "service", "admin"] = Field(
+        description="Sets validity and rotation defaults: ci and read_only 90 days (rotated "
+        "14 days before expiry), service 365 days (30 days before), admin 1 day (6 hours)."
+    )
+    namespace: K8sName | None = Field(
+        default=None,
+        description="Namespace of the Secret; it must exist before attic-<env> is applied. "
+        "Default: attic.namespace.",
+    )
+    secret_name: K8sName | None = Field(
+        default=None,
+        description="Secret holding the token under key 'token'. Default: attic-<name>-token.",
+    )
+    validity: Duration | None = Field(default=None, description="Default: from type.")
+    rotate_before: Annotated[str, AfterValidator(_rotate_before)] | None = Field(
+        default=None,
+        description="Re-mint when less than this remains: a duration ('14 days') or a "
+        "percentage of validity ('15%'). Default: from type.",
+    )
+    permissions: TokenPermissions
+
+    def validity_seconds(self) -> int:
+        return int(parse_duration(self.validity or TOKEN_TYPE_DEFAULTS[self.type][0]))
+
+    def rotate_before_seconds(self) -> int:
+        value = self.rotate_before or TOKEN_TYPE_DEFAULTS[self.type][1]
+        percent = _PERCENT.match(value)
+        if percent:
+            return self.validity_seconds() * int(percent.group(1)) // 100
+        return int(parse_duration(value))
+
+
+class CacheWarming(StrictModel):
+    """A CronJob that builds installables and pushes their closures to a cache."""
+
+    enabled: bool = False
+    schedule: str = Field(default="0 2 * * *", pattern=_CRON5)
+    cache: CacheName = Field(default="main", description="Declared cache to push to.")
+    token: K8sName = Field(
+        default="warm",
+        description="attic.tokens entry (in attic.namespace, with push on the cache).",
+    )
+    installables: list[str] = Field(
+        default_factory=list,
+        description="Flake installables to build, e.g. 'github:NixOS/nixpkgs/nixos-25.05#hello'.",
+    )
+    attic_client: str = Field(
+        default="github:NixOS/nixpkgs/nixos-25.05#attic-client",
+        min_length=1,
+        description="Flake installable providing the `attic` client used to push.",
+    )
+    image: ImageOverride | None = Field(default=None, description="Default: the pinned Nix image.")
+    store_size: Quantity = Field(default="50Gi", description="Size limit of the /nix emptyDir.")
+    timeout_seconds: int = Field(default=14400, ge=600, description="Job deadline.")
+    resources: Resources = _resources("1", "2Gi", "4", "8Gi")
+
+
+class BazelCache(StrictModel):
+    """bazel-remote on the cache's object storage (HTTP and gRPC, in-cluster)."""
+
+    enabled: bool = False
+    bucket: str = Field(default="bazel-cache", pattern=_BUCKET)
+    local_cache_size_gi: int = Field(
+        default=20, ge=1, description="Disk tier per pod (emptyDir), in GiB."
+    )
+    min_replicas: int = Field(default=2, ge=1)
+    max_replicas: int = Field(default=6, ge=1)
+    resources: Resources = _resources("250m", "512Mi", "2", "2Gi")
+    client_namespaces: list[K8sName] = Field(
+        default_factory=list, description="Namespaces whose pods may call the cache (CI jobs)."
+    )
+    image: ImageOverride | None = None
+
+
+class AtticDns(StrictModel):
+    """A DNS record for the Attic host (and the public storage host)."""
+
+    provider: Literal["none", "cloudflare"] = Field(
+        default="none",
+        description="'cloudflare': records through the Cloudflare provider; the API token comes "
+        "from TF_VAR_cloudflare_api_token.",
+    )
+    zone_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{32}$", description="Cloudflare zone id."
+    )
+    target: str | None = Field(
+        default=None,
+        description="The ingress load balancer: an IPv4/IPv6 address (A/AAAA record) or a "
+        "host name (CNAME).",
+    )
+    ttl: int = Field(default=300, ge=60, le=86400)
+    proxied: bool = Field(
+        default=False,
+        description="Must stay false: Cloudflare's proxy caps request bodies at 100 MB and "
+        "every NAR upload is one request.",
+    )
+
+
 class Attic(StrictModel):
     """The Attic binary cache (stack attic-<env>)."""
 
@@ -430,6 +635,15 @@ class Attic(StrictModel):
         description="Extra server.toml keys (kebab-case, e.g. soft-delete-caches); "
         "checked against the keys atticd knows.",
     )
+    caches: list[AtticCache] = Field(
+        default_factory=list, description="Caches an init Job creates and keeps configured."
+    )
+    tokens: list[AtticToken] = Field(
+        default_factory=list, description="Scoped tokens minted into Secrets and rotated hourly."
+    )
+    cache_warming: CacheWarming = Field(default_factory=CacheWarming)
+    bazel_cache: BazelCache = Field(default_factory=BazelCache)
+    dns: AtticDns = Field(default_factory=AtticDns)
 
 
 class OrganizationConfig(StrictModel):
@@ -540,12 +754,211 @@ def _attic_problems(config: OrganizationConfig) -> list[tuple[tuple[str, ...], s
                     recovery.source_cluster,
                 )
             )
+    problems += _operations_problems(config)
     if attic.api.min_replicas > attic.api.max_replicas:
         problems.append(
             (
                 ("attic", "api", "min_replicas"),
                 f"must not exceed attic.api.max_replicas ({attic.api.max_replicas})",
                 attic.api.min_replicas,
+            )
+        )
+    return problems
+
+
+def token_can_push(token: AtticToken, cache: str) -> bool:
+    """Whether atticd would let this token pull and push ``cache`` (``attic push`` needs both)."""
+    from constructs_lib.attic.tokens import NAMESPACE, build_claims, resolve_permissions
+
+    claims = build_claims(sub="check", validity=1, now=0, grants=token.permissions.model_dump())
+    granted, _ = resolve_permissions(claims[NAMESPACE]["caches"], cache)
+    return granted["pull"] and granted["push"]
+
+
+def token_secret(attic: Attic, token: AtticToken) -> tuple[str, str]:
+    """(namespace, Secret name) of a token, defaults applied."""
+    return (token.namespace or attic.namespace, token.secret_name or f"attic-{token.name}-token")
+
+
+def _operations_problems(config: OrganizationConfig) -> list[tuple[tuple[str, ...], str, Any]]:
+    """Rules for declared caches, tokens, cache warming, the Bazel cache and DNS."""
+    return [
+        *_cache_problems(config.attic),
+        *_token_problems(config.attic),
+        *_warming_problems(config.attic),
+        *_bazel_dns_problems(config.attic),
+    ]
+
+
+Problems = list[tuple[tuple[str, ...], str, Any]]
+_RESERVED_SECRETS = frozenset(
+    {
+        "attic-token-signing",
+        "attic-s3",
+        "attic-pg-backup-s3",
+        "attic-bazel-s3",
+        "attic-tls",
+        "attic-s3-tls",
+    }
+)
+
+
+def _cache_problems(attic: Attic) -> Problems:
+    problems: Problems = []
+    seen: set[str] = set()
+    for index, cache in enumerate(attic.caches):
+        if cache.name in seen:
+            problems.append(
+                (("attic", "caches", str(index), "name"), "duplicate cache", cache.name)
+            )
+        seen.add(cache.name)
+    return problems
+
+
+def _token_problems(attic: Attic) -> Problems:
+    problems: Problems = []
+    names: set[str] = set()
+    secrets: set[tuple[str, str]] = set()
+    for index, token in enumerate(attic.tokens):
+        path = ("attic", "tokens", str(index))
+        namespace, secret = token_secret(attic, token)
+        if token.name in names:
+            problems.append(((*path, "name"), "duplicate token name", token.name))
+        names.add(token.name)
+        if (namespace, secret) in secrets:
+            problems.append(
+                ((*path, "secret_name"), f"another token already uses {namespace}/{secret}", secret)
+            )
+        secrets.add((namespace, secret))
+        if namespace == attic.namespace and (
+            secret in _RESERVED_SECRETS or secret.startswith(f"{attic.database.cluster_name}-")
+        ):
+            problems.append(
+                (
+                    (*path, "secret_name"),
+                    "is one of the stack's own Secrets; choose another",
+                    secret,
+                )
+            )
+        problems += _grant_problems(token, path)
+    return problems
+
+
+def _grant_problems(token: AtticToken, path: tuple[str, ...]) -> Problems:
+    problems: Problems = []
+    granted = token.permissions.model_dump()
+    if not any(granted.values()):
+        problems.append(
+            ((*path, "permissions"), "grants nothing; list cache patterns per permission", {})
+        )
+    extra = sorted(k for k, v in granted.items() if v and k != "pull")
+    if token.type == "read_only" and extra:
+        problems.append(
+            (
+                (*path, "permissions"),
+                f"a read_only token may only pull (got {', '.join(extra)}); "
+                "allowed: type ci or service for write access",
+                extra,
+            )
+        )
+    validity, window = token.validity_seconds(), token.rotate_before_seconds()
+    shown = token.rotate_before or TOKEN_TYPE_DEFAULTS[token.type][1]
+    if window >= validity:
+        problems.append(
+            (
+                (*path, "rotate_before"),
+                "must be shorter than the validity, or every hourly run re-mints",
+                shown,
+            )
+        )
+    elif window < MIN_ROTATE_WINDOW_SECONDS:
+        problems.append(
+            (
+                (*path, "rotate_before"),
+                "must leave at least 2 hours (the rotation CronJob runs hourly)",
+                shown,
+            )
+        )
+    return problems
+
+
+def _warming_problems(attic: Attic) -> Problems:
+    warming = attic.cache_warming
+    if not warming.enabled:
+        return []
+    problems: Problems = []
+    path = ("attic", "cache_warming")
+    declared = sorted(c.name for c in attic.caches)
+    if not warming.installables:
+        problems.append(((*path, "installables"), "is empty; list flake installables", []))
+    if warming.cache not in declared:
+        problems.append(
+            (
+                (*path, "cache"),
+                f"is not declared in attic.caches (declared: {', '.join(declared) or 'none'})",
+                warming.cache,
+            )
+        )
+    token = next((t for t in attic.tokens if t.name == warming.token), None)
+    if token is None:
+        have = ", ".join(sorted(t.name for t in attic.tokens)) or "none"
+        return [
+            *problems,
+            ((*path, "token"), f"names no attic.tokens entry (have: {have})", warming.token),
+        ]
+    if token_secret(attic, token)[0] != attic.namespace:
+        problems.append(
+            (
+                (*path, "token"),
+                f"the warming job runs in {attic.namespace}, so its token's Secret must be "
+                "there too (leave that token's namespace unset)",
+                warming.token,
+            )
+        )
+    if not token_can_push(token, warming.cache):
+        problems.append(
+            (
+                (*path, "token"),
+                f"token '{token.name}' cannot pull and push '{warming.cache}' (atticd uses "
+                "the exact entry, else the first matching wildcard)",
+                warming.token,
+            )
+        )
+    return problems
+
+
+def _bazel_dns_problems(attic: Attic) -> Problems:
+    problems: Problems = []
+    bazel = attic.bazel_cache
+    if bazel.enabled and bazel.min_replicas > bazel.max_replicas:
+        problems.append(
+            (
+                ("attic", "bazel_cache", "min_replicas"),
+                f"must not exceed attic.bazel_cache.max_replicas ({bazel.max_replicas})",
+                bazel.min_replicas,
+            )
+        )
+    dns = attic.dns
+    if dns.provider != "cloudflare":
+        return problems
+    for key in ("zone_id", "target"):
+        if getattr(dns, key) is None:
+            problems.append((("attic", "dns", key), "is required with provider 'cloudflare'", None))
+    if dns.proxied:
+        problems.append(
+            (
+                ("attic", "dns", "proxied"),
+                "Cloudflare's proxy caps request bodies at 100 MB and NAR uploads are single "
+                "requests; allowed: false",
+                True,
+            )
+        )
+    if not attic.ingress.enabled:
+        problems.append(
+            (
+                ("attic", "dns", "provider"),
+                "publishes the ingress host, and attic.ingress.enabled is false",
+                dns.provider,
             )
         )
     return problems

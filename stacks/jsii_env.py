@@ -13,6 +13,13 @@ PROJECT_NODE = Path(__file__).resolve().parent.parent / ".tools" / "node" / "bin
 
 
 def prepare() -> None:
-    """Set ``JSII_NODE`` to the project's Node unless the caller chose one."""
+    """Set ``JSII_NODE`` to the project's Node unless the caller chose one.
+
+    Also silence Node's deprecation warnings: cdktf 0.21 (archived upstream) calls
+    ``util.isArray`` when it synthesizes map outputs, which Node 24 reports on every run.
+    """
     if "JSII_NODE" not in os.environ and PROJECT_NODE.exists():
         os.environ["JSII_NODE"] = str(PROJECT_NODE)
+    options = os.environ.get("NODE_OPTIONS", "")
+    if "--no-deprecation" not in options.split():
+        os.environ["NODE_OPTIONS"] = f"{options} --no-deprecation".strip()

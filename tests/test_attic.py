@@ -28,7 +28,9 @@ def _pod_specs(doc: dict[str, Any]):
 
 
 def _server_toml(doc: dict[str, Any]) -> dict[str, Any]:
-    (config_map,) = resources(doc, "kubernetes_config_map_v1").values()
+    (config_map,) = (
+        c for c in resources(doc, "kubernetes_config_map_v1").values() if "server.toml" in c["data"]
+    )
     return tomllib.loads(config_map["data"]["server.toml"])
 
 
@@ -49,27 +51,47 @@ def test_every_environment_has_an_attic_stack_after_platform(all_synths: list[Sy
             assert stacks[name]["dependencies"] == [name.replace("attic-", "platform-", 1)]
 
 
-def test_atticd_pods_are_hardened(all_synths: list[SynthOutput]):
+def test_every_attic_pod_is_hardened(all_synths: list[SynthOutput]):
+    """atticd, the operations Jobs and the warming CronJob: all pass Pod Security restricted."""
     checked = 0
     for name, doc in _attic_stacks(all_synths):
         for _rtype, address, spec in _pod_specs(doc):
-            assert spec["automount_service_account_token"] is False, address
+            containers = [*spec.get("init_container", []), *spec["container"]]
+            # Only the token rotation talks to the Kubernetes API.
+            rotation = "tokens" in spec["container"][0].get("command", [])
+            assert spec["automount_service_account_token"] is rotation, address
             pod = spec["security_context"]
             assert pod["run_as_non_root"] is True
             assert pod["seccomp_profile"] == {"type": "RuntimeDefault"}
-            (container,) = spec["container"]
-            ctx = container["security_context"]
-            assert ctx["read_only_root_filesystem"] is True, (name, address)
-            assert ctx["allow_privilege_escalation"] is False
-            assert ctx["capabilities"] == {"drop": ["ALL"]}
-            assert {"mount_path": "/tmp", "name": "tmp"} in container["volume_mount"]
-            assert set(container["resources"]) == {"requests", "limits"}
-            assert "@sha256:" in container["image"], container["image"]
-            env = {e["name"]: e for e in container["env"]}
-            assert env["RUST_LOG"]["value"] == "info"
-            for secret in ("ATTIC_PG_URI", "ATTIC_SERVER_TOKEN_RS256_SECRET_BASE64"):
-                assert "secret_key_ref" in env[secret]["value_from"], (address, secret)
-            checked += 1
+            for container in containers:
+                ctx = container["security_context"]
+                where = (name, address, container["name"])
+                assert ctx["run_as_non_root"] is True, where
+                assert int(ctx["run_as_user"]) > 0, where
+                assert ctx["read_only_root_filesystem"] is True, where
+                assert ctx["allow_privilege_escalation"] is False, where
+                assert ctx["privileged"] is False, where
+                assert ctx["capabilities"] == {"drop": ["ALL"]}, where
+                assert ctx["seccomp_profile"] == {"type": "RuntimeDefault"}, where
+                assert set(container["resources"]) == {"requests", "limits"}, where
+                assert "@sha256:" in container["image"], container["image"]
+                checked += 1
+    assert checked >= 3 * 12
+
+
+def test_atticd_containers_get_tmp_logging_and_secret_refs(all_synths: list[SynthOutput]):
+    checked = 0
+    for _name, doc in _attic_stacks(all_synths):
+        for _rtype, address, spec in _pod_specs(doc):
+            for container in spec["container"]:
+                if container["name"] != "atticd":
+                    continue
+                assert {"mount_path": "/tmp", "name": "tmp"} in container["volume_mount"]
+                env = {e["name"]: e for e in container["env"]}
+                assert env["RUST_LOG"]["value"] == "info"
+                for secret in ("ATTIC_PG_URI", "ATTIC_SERVER_TOKEN_RS256_SECRET_BASE64"):
+                    assert "secret_key_ref" in env[secret]["value_from"], (address, secret)
+                checked += 1
     assert checked >= 3 * 6
 
 
@@ -77,6 +99,8 @@ def test_modes_split_migrations_api_and_a_single_collector(all_synths: list[Synt
     for name, doc in _attic_stacks(all_synths):
         modes: dict[str, list[str]] = {}
         for rtype, _address, spec in _pod_specs(doc):
+            if spec["container"][0]["name"] != "atticd":
+                continue
             args = spec["container"][0]["args"]
             modes.setdefault(args[args.index("--mode") + 1], []).append(rtype)
         assert modes["db-migrations"] == ["kubernetes_job_v1"]
@@ -104,7 +128,7 @@ def test_api_probes_hit_slash_with_an_allowed_host(all_synths: list[SynthOutput]
         allowed = _server_toml(doc)["allowed-hosts"]
         for address, item in resources(doc, "kubernetes_deployment_v1").items():
             container = item["spec"]["template"]["spec"]["container"][0]
-            if "GarbageCollector" in address:
+            if "GarbageCollector" in address or container["name"] != "atticd":
                 continue  # garbage-collector mode serves no HTTP (see .checkov.yaml)
             for probe in ("liveness_probe", "readiness_probe"):
                 http = container[probe]["http_get"]
@@ -116,7 +140,11 @@ def test_api_probes_hit_slash_with_an_allowed_host(all_synths: list[SynthOutput]
 
 def test_api_scales_with_hpa_pdb_and_spread(all_synths: list[SynthOutput]):
     for _name, doc in _attic_stacks(all_synths):
-        (hpa,) = resources(doc, "kubernetes_horizontal_pod_autoscaler_v2").values()
+        (hpa,) = (
+            h
+            for a, h in resources(doc, "kubernetes_horizontal_pod_autoscaler_v2").items()
+            if a.startswith("Attic_")
+        )
         spec = hpa["spec"]
         metrics = {m["resource"]["name"]: m["resource"]["target"] for m in spec["metric"]}
         assert metrics["cpu"] == {"average_utilization": 70, "type": "Utilization"}
@@ -132,7 +160,11 @@ def test_api_scales_with_hpa_pdb_and_spread(all_synths: list[SynthOutput]):
             ("Percent", 10, 60),
             ("Pods", 2, 60),
         }
-        (pdb,) = resources(doc, "kubernetes_pod_disruption_budget_v1").values()
+        (pdb,) = (
+            p
+            for a, p in resources(doc, "kubernetes_pod_disruption_budget_v1").items()
+            if a.startswith("Attic_")
+        )
         assert pdb["spec"]["max_unavailable"] == "1"
         api = next(d for a, d in resources(doc, "kubernetes_deployment_v1").items() if "Api" in a)
         assert api["lifecycle"]["ignore_changes"] == ["spec[0].replicas"]
@@ -263,7 +295,7 @@ def test_pod_monitor_only_with_monitoring(all_synths: list[SynthOutput]):
                 continue
             monitors = _manifests(doc, "PodMonitor")
             assert len(monitors) == (
-                1 if name in ("attic-staging", "attic-prod", "attic-full") else 0
+                1 if name in ("attic-staging", "attic-prod", "attic-full", "attic-incluster") else 0
             ), name
 
 
@@ -320,6 +352,9 @@ def test_seaweedfs_keys_are_generated_and_scoped_per_bucket(example_synth: Synth
                 "attic_s3_secret_access_key",
                 "backup_s3_access_key_id",
                 "backup_s3_secret_access_key",
+                "bazel_s3_access_key_id",
+                "bazel_s3_secret_access_key",
+                "cloudflare_api_token",
             },
         ),
         ("attic-nobackup", set()),
@@ -335,7 +370,11 @@ def test_external_s3_credentials_come_from_sensitive_variables(
 
 def test_workload_identity_has_no_keys_and_annotates_service_accounts(variants_synth: SynthOutput):
     doc = variants_synth.stack("attic-nobackup")
-    (account,) = resources(doc, "kubernetes_service_account_v1").values()
+    (account,) = (
+        a
+        for address, a in resources(doc, "kubernetes_service_account_v1").items()
+        if address.startswith("Attic_")
+    )
     assert account["metadata"]["annotations"] == {
         "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/attic"
     }
@@ -348,7 +387,7 @@ def test_workload_identity_has_no_keys_and_annotates_service_accounts(variants_s
 def test_created_buckets_are_private_versioned_encrypted_and_kept(variants_synth: SynthOutput):
     doc = variants_synth.stack("attic-external")
     buckets = resources(doc, "aws_s3_bucket")
-    assert {b["bucket"] for b in buckets.values()} == {"attic", "attic-pg-backups"}
+    assert {b["bucket"] for b in buckets.values()} == {"attic", "attic-pg-backups", "bazel-cache"}
     assert all(b["force_destroy"] is False for b in buckets.values())
     for block in resources(doc, "aws_s3_bucket_public_access_block").values():
         assert all(
@@ -366,7 +405,7 @@ def test_created_buckets_are_private_versioned_encrypted_and_kept(variants_synth
         assert (
             sse["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
         )
-    assert len(resources(doc, "aws_s3_bucket_lifecycle_configuration")) == 2
+    assert len(resources(doc, "aws_s3_bucket_lifecycle_configuration")) == 3
     assert doc["provider"]["aws"] == [{"region": "eu-west-1"}]
 
 

@@ -302,6 +302,27 @@ def test_missing_file(tmp_path: Path):
             "attic.image.digest",
         ),
         ("attic.chunking.avg", 1, "attic.chunking.avg: unknown key"),
+        ("attic.caches", [{"name": "-main"}], "attic.caches.0.name: not an Attic cache name"),
+        (
+            "attic.caches",
+            [{"name": "main", "retention": "100 years"}],
+            "attic.caches.0.retention: atticd stores retention as i32 seconds",
+        ),
+        (
+            "attic.tokens",
+            [{"name": "ci", "type": "ci", "permissions": {"push": ["bad?"]}}],
+            "attic.tokens.0.permissions.push.0: not an Attic cache pattern",
+        ),
+        (
+            "attic.tokens",
+            [{"name": "ci", "type": "robot", "permissions": {"pull": ["main"]}}],
+            "attic.tokens.0.type: not an allowed value",
+        ),
+        (
+            "attic.tokens",
+            [{"name": "ci", "type": "ci", "rotate_before": "soon", "permissions": {"pull": ["x"]}}],
+            "attic.tokens.0.rotate_before: 'soon' is not a duration",
+        ),
     ],
 )
 def test_attic_keys_get_one_clear_line(tmp_path: Path, path: str, value: Any, expected: str):
@@ -355,6 +376,136 @@ def test_attic_keys_get_one_clear_line(tmp_path: Path, path: str, value: Any, ex
             "attic.api.min_replicas",
             "must not exceed attic.api.max_replicas (3)",
         ),
+        (
+            {"caches": [{"name": "main"}, {"name": "main"}]},
+            {},
+            "attic.caches.1.name",
+            "duplicate cache",
+        ),
+        (
+            {"tokens": [{"name": "ro", "type": "read_only", "permissions": {"push": ["main"]}}]},
+            {},
+            "attic.tokens.0.permissions",
+            "a read_only token may only pull (got push)",
+        ),
+        (
+            {"tokens": [{"name": "ci", "type": "ci", "permissions": {}}]},
+            {},
+            "attic.tokens.0.permissions",
+            "grants nothing",
+        ),
+        (
+            {
+                "tokens": [
+                    {
+                        "name": "ci",
+                        "type": "ci",
+                        "validity": "10 days",
+                        "rotate_before": "14 days",
+                        "permissions": {"pull": ["main"]},
+                    }
+                ]
+            },
+            {},
+            "attic.tokens.0.rotate_before",
+            "must be shorter than the validity",
+        ),
+        (
+            {
+                "tokens": [
+                    {
+                        "name": "adm",
+                        "type": "admin",
+                        "rotate_before": "5%",
+                        "permissions": {"pull": ["*"]},
+                    }
+                ]
+            },
+            {},
+            "attic.tokens.0.rotate_before",
+            "must leave at least 2 hours",
+        ),
+        (
+            {
+                "tokens": [
+                    {
+                        "name": "s3",
+                        "type": "ci",
+                        "secret_name": "attic-s3",
+                        "permissions": {"pull": ["main"]},
+                    }
+                ]
+            },
+            {},
+            "attic.tokens.0.secret_name",
+            "is one of the stack's own Secrets",
+        ),
+        (
+            {
+                "caches": [{"name": "main"}],
+                "tokens": [
+                    # atticd takes the first matching wildcard: "ma*" grants pull only.
+                    {"name": "w", "type": "ci", "permissions": {"pull": ["ma*"], "push": ["m*"]}}
+                ],
+                "cache_warming": {
+                    "enabled": True,
+                    "cache": "main",
+                    "token": "w",
+                    "installables": ["nixpkgs#hello"],
+                },
+            },
+            {},
+            "attic.cache_warming.token",
+            "token 'w' cannot pull and push 'main'",
+        ),
+        (
+            {
+                "caches": [{"name": "main"}],
+                "tokens": [
+                    {
+                        "name": "w",
+                        "type": "ci",
+                        "namespace": "ci",
+                        "permissions": {"pull": ["main"], "push": ["main"]},
+                    }
+                ],
+                "cache_warming": {"enabled": True, "token": "w", "installables": ["x#y"]},
+            },
+            {},
+            "attic.cache_warming.token",
+            "the warming job runs in attic",
+        ),
+        (
+            {"cache_warming": {"enabled": True, "token": "none", "installables": ["x#y"]}},
+            {},
+            "attic.cache_warming.cache",
+            "is not declared in attic.caches (declared: none)",
+        ),
+        (
+            {"dns": {"provider": "cloudflare", "target": "203.0.113.1"}},
+            {},
+            "attic.dns.zone_id",
+            "is required with provider 'cloudflare'",
+        ),
+        (
+            {
+                "dns": {
+                    "provider": "cloudflare",
+                    "zone_id": "0" * 32,
+                    "target": "203.0.113.1",
+                    "proxied": True,
+                }
+            },
+            {},
+            "attic.dns.proxied",
+            "Cloudflare's proxy caps request bodies at 100 MB",
+        ),
+        (
+            {"bazel_cache": {"enabled": True, "min_replicas": 4, "max_replicas": 2}},
+            {},
+            "attic.bazel_cache.min_replicas",
+            "must not exceed attic.bazel_cache.max_replicas (2)",
+        ),
     ],
 )
 def test_attic_combinations_that_cannot_work_are_rejected(
@@ -365,8 +516,9 @@ def test_attic_combinations_that_cannot_work_are_rejected(
     if platform:
         data["platform"] = platform
     errors = _errors(tmp_path, data)
-    assert len(errors) == 1, errors
-    assert errors[0].startswith(f"{key}: {message}"), errors[0]
+    assert errors[0].startswith(f"{key}: {message}"), errors
+    # The cache-warming case without a token also reports the missing token, nothing else.
+    assert len(errors) == (2 if key == "attic.cache_warming.cache" else 1), errors
 
 
 def test_in_cluster_storage_without_outside_clients_needs_no_ingress(tmp_path: Path):

@@ -62,6 +62,10 @@ def test_cert_manager_schema_rejects_unknown_keys(refdata: Path):
     assert errors
 
 
+# Built-in APIs applied through kubernetes_manifest (no typed provider resource exists).
+BUILT_IN_GROUPS = frozenset({"admissionregistration.k8s.io"})
+
+
 def test_every_custom_resource_matches_its_crd(all_synths, refdata: Path):
     validators = {}
     for synth in all_synths:
@@ -69,6 +73,8 @@ def test_every_custom_resource_matches_its_crd(all_synths, refdata: Path):
             for name, item in resources(doc, "kubernetes_manifest").items():
                 manifest = item["manifest"]
                 group, version = manifest["apiVersion"].split("/")
+                if group in BUILT_IN_GROUPS:
+                    continue  # no CRD; test_token_rotation checks these objects
                 key = (group, version, manifest["kind"])
                 if key not in validators:
                     crd = next(

@@ -11,7 +11,7 @@ from typing import Any
 from tests.synth_output import SynthOutput, resources
 
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|private_key|access_key|credential)", re.I)
-NAME_KEY = re.compile(r"(_name|Name|_ref|_key_key)$")  # names of Secrets, not their values
+NAME_KEY = re.compile(r"(_names?|Name|_ref|_key_key)$")  # names of Secrets, not their values
 SECRET_TEXT = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|glrt-[A-Za-z0-9_-]{8,}|glpat-")
 
 

@@ -106,16 +106,21 @@ from pathlib import Path
 from stacks.loader import load_config
 from stacks.synth import synthesize
 synthesize(load_config(Path(sys.argv[1])), Path(tempfile.mkdtemp()) / "out")
-print(any(m.startswith("cdktf_cdktf_provider_aws") for m in sys.modules))
+for provider in ("aws", "cloudflare"):
+    print(provider, any(m.startswith(f"cdktf_cdktf_provider_{provider}") for m in sys.modules))
 """
 
 
 @pytest.mark.parametrize(
     ("config", "expected"),
-    [(EXAMPLE_CONFIG, "False"), (DATA / "variants.yaml", "True")],
-    ids=["example-without-bucket-creation", "variants-with-bucket-creation"],
+    [
+        (EXAMPLE_CONFIG, "aws False\ncloudflare False"),
+        (DATA / "variants.yaml", "aws True\ncloudflare True"),
+    ],
+    ids=["example-without-buckets-or-dns", "variants-with-buckets-and-dns"],
 )
-def test_aws_provider_is_imported_only_for_bucket_creation(config: Path, expected: str):
+def test_heavy_providers_are_imported_only_when_used(config: Path, expected: str):
+    """AWS only for bucket creation, Cloudflare only for DNS records."""
     run = subprocess.run(
         [sys.executable, "-c", _AWS_PROBE, str(config)],
         capture_output=True,

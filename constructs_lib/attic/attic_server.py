@@ -65,6 +65,9 @@ class AtticServerProps:
             Default ``None``.
         service_account_annotations: e.g. for workload identity. Default - none.
         depends_on: resources that must exist before migrations run. Default - none.
+        route_services: names of extra Services over the API pods, so an ingress can route
+            paths to them and its controller's metrics tell those routes apart (atticd has no
+            metrics of its own). Default - none.
     """
 
     namespace: str
@@ -94,6 +97,7 @@ class AtticServerProps:
     probe_host: str | None = None
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[ITerraformDependable] = ()
+    route_services: Sequence[str] = ()
 
 
 class AtticServer(Construct):
@@ -104,6 +108,10 @@ class AtticServer(Construct):
         api_labels: labels of the API pods.
         service_name: the API Service (port 80).
         gc_mode: ``"deployment"`` or ``"cronjob"``.
+        gc_name: the GC Deployment or CronJob.
+        api: the API Deployment.
+        config_map_name: the ConfigMap holding ``server.toml``.
+        image: the atticd image reference.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: AtticServerProps) -> None:
@@ -124,6 +132,7 @@ class AtticServer(Construct):
                 ""
                 if props.termination_grace_seconds >= 30
                 else "termination_grace_seconds: must be >= 30",
+                *(check_dns_label("route_services", n) for n in props.route_services),
             ],
         )
         name, namespace = props.name, props.namespace
@@ -238,6 +247,29 @@ class AtticServer(Construct):
             ),
         )
         self.service_name: str = self.service.metadata.name
+        self.api = api
+        self.config_map_name: str = config.metadata.name
+        self.image = props.image.ref
+        for route in props.route_services:
+            ServiceV1(
+                self,
+                f"RouteService-{route}",
+                metadata={"name": route, "namespace": namespace, "labels": self.api_labels},
+                spec=to_struct(
+                    ServiceV1Spec,
+                    {
+                        "selector": self.api_labels,
+                        "port": [
+                            {
+                                "name": "http",
+                                "port": SERVICE_PORT,
+                                "target_port": "http",
+                                "protocol": "TCP",
+                            }
+                        ],
+                    },
+                ),
+            )
         HorizontalPodAutoscalerV2(
             self,
             "Autoscaler",
@@ -254,6 +286,7 @@ class AtticServer(Construct):
             ),
         )
         self.gc_mode = "cronjob" if gc_interval == 0 else "deployment"
+        self.gc_name = f"{name}-gc"
         if self.gc_mode == "deployment":
             # Exactly one collector: never scaled, and Recreate so two never overlap.
             DeploymentV1(

@@ -8,6 +8,7 @@ limit and we never add its buffering middleware), but its entry point's ``readTi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,7 @@ from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
 Controller = Literal["traefik", "nginx"]
+_PATH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
 NGINX_STREAMING = {
     "nginx.ingress.kubernetes.io/proxy-body-size": "0",
     "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
@@ -43,6 +45,21 @@ class RateLimitProps:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Route:
+    """A path sent to another Service than the default one.
+
+    Attributes:
+        path: URL path, e.g. ``"/main/nix-cache-info"``.
+        service_name: backend Service (same port as the default).
+        path_type: ``"Exact"`` or ``"Prefix"``. Default ``"Prefix"``.
+    """
+
+    path: str
+    service_name: str
+    path_type: Literal["Exact", "Prefix"] = "Prefix"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WebIngressProps:
     """Props of :class:`WebIngress`.
 
@@ -56,6 +73,8 @@ class WebIngressProps:
         class_name: IngressClass. Default - the controller's name.
         cluster_issuer: cert-manager ClusterIssuer that signs the certificate.
         rate_limit: Traefik only: limit requests per client. Default - none.
+        routes: paths routed to other Services before ``/`` (longest match wins).
+            Default - none.
         depends_on: resources that must exist first. Default - none.
     """
 
@@ -68,6 +87,7 @@ class WebIngressProps:
     cluster_issuer: str
     class_name: str | None = None
     rate_limit: RateLimitProps | None = None
+    routes: tuple[Route, ...] = ()
     depends_on: tuple[ITerraformDependable, ...] = ()
 
 
@@ -86,6 +106,12 @@ class WebIngress(Construct):
                 ""
                 if props.rate_limit is None or props.controller == "traefik"
                 else "rate_limit: only supported with the traefik controller",
+                *(
+                    f"routes: {r.path!r} must start with '/' and use only A-Z a-z 0-9 - _ . / "
+                    "(ingress controllers reject other characters in paths)"
+                    for r in props.routes
+                    if not _PATH.match(r.path)
+                ),
             ],
         )
         annotations = {"cert-manager.io/cluster-issuer": props.cluster_issuer}
@@ -135,15 +161,19 @@ class WebIngress(Construct):
                             "http": {
                                 "path": [
                                     {
-                                        "path": "/",
-                                        "path_type": "Prefix",
+                                        "path": route.path,
+                                        "path_type": route.path_type,
                                         "backend": {
                                             "service": {
-                                                "name": props.service_name,
+                                                "name": route.service_name,
                                                 "port": {"number": props.service_port},
                                             }
                                         },
                                     }
+                                    for route in (
+                                        *props.routes,
+                                        Route(path="/", service_name=props.service_name),
+                                    )
                                 ]
                             },
                         }

@@ -1,0 +1,1 @@
+"""DNS records for the public host names (provider packages are imported only when used)."""
