@@ -229,6 +229,8 @@ class AtticTokenRotation(Construct):
             self,
             f"Role-{target}",
             metadata={"name": props.name, "namespace": target, "labels": self.labels},
+            # A target may be this stack's own namespace, named here by value.
+            depends_on=list(props.depends_on) or None,
             rule=[
                 RoleV1Rule(
                     api_groups=[""],
@@ -244,6 +246,7 @@ class AtticTokenRotation(Construct):
             self,
             f"RoleBinding-{target}",
             metadata={"name": props.name, "namespace": target, "labels": self.labels},
+            depends_on=[role],
             role_ref=RoleBindingV1RoleRef(
                 api_group="rbac.authorization.k8s.io", kind="Role", name=props.name
             ),
