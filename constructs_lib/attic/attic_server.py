@@ -227,24 +227,17 @@ class AtticServer(Construct):
             lifecycle=TerraformResourceLifecycle(ignore_changes=["spec[0].replicas"]),
             depends_on=[migrations],
         )
+        service_spec = {
+            "selector": self.api_labels,
+            "port": [
+                {"name": "http", "port": SERVICE_PORT, "target_port": "http", "protocol": "TCP"}
+            ],
+        }
         self.service = ServiceV1(
             self,
             "Service",
             metadata={"name": name, "namespace": namespace, "labels": self.api_labels},
-            spec=to_struct(
-                ServiceV1Spec,
-                {
-                    "selector": self.api_labels,
-                    "port": [
-                        {
-                            "name": "http",
-                            "port": SERVICE_PORT,
-                            "target_port": "http",
-                            "protocol": "TCP",
-                        }
-                    ],
-                },
-            ),
+            spec=to_struct(ServiceV1Spec, service_spec),
         )
         self.service_name: str = self.service.metadata.name
         self.api = api
@@ -255,20 +248,7 @@ class AtticServer(Construct):
                 self,
                 f"RouteService-{route}",
                 metadata={"name": route, "namespace": namespace, "labels": self.api_labels},
-                spec=to_struct(
-                    ServiceV1Spec,
-                    {
-                        "selector": self.api_labels,
-                        "port": [
-                            {
-                                "name": "http",
-                                "port": SERVICE_PORT,
-                                "target_port": "http",
-                                "protocol": "TCP",
-                            }
-                        ],
-                    },
-                ),
+                spec=to_struct(ServiceV1Spec, service_spec),
             )
         HorizontalPodAutoscalerV2(
             self,

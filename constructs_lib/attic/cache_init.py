@@ -6,7 +6,6 @@ whenever the declared caches, the images or the script change; otherwise it is l
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from constructs_lib.attic.ops_pod import (
     AtticadmInputs,
     Mint,
     ops_pod,
+    ops_revision,
     ops_script,
 )
 from constructs_lib.kubernetes.structs import to_struct
@@ -149,9 +149,7 @@ class AtticCaches(Construct):
             metadata={"name": props.name, "namespace": props.namespace, "labels": labels},
             data={SCRIPT: script, "caches.json": spec},
         )
-        revision = hashlib.sha256(
-            "\n".join([props.attic.image, props.python_image, script, spec]).encode()
-        ).hexdigest()[:10]
+        revision = ops_revision(props.attic, props.python_image, script, spec)
         mint = Mint(
             file="caches",
             sub="attic-iac/cache-init",

@@ -22,6 +22,7 @@ from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
 from constructs_lib.attic.names import NAME_RULE, is_cache_name
+from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import check_dns_label, raise_if_problems
@@ -178,19 +179,6 @@ class AtticCacheWarm(Construct):
         )
 
 
-def _hardened() -> dict[str, Any]:
-    return {
-        "run_as_non_root": True,
-        "run_as_user": str(UID),
-        "run_as_group": str(UID),
-        "allow_privilege_escalation": False,
-        "privileged": False,
-        "read_only_root_filesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccomp_profile": {"type": "RuntimeDefault"},
-    }
-
-
 def _pod(
     props: AtticCacheWarmProps,
     labels: dict[str, str],
@@ -212,7 +200,7 @@ def _pod(
         "env": [{"name": "PATH", "value": path}],
         "volume_mount": [{"name": "nix", "mount_path": "/seed"}],
         "resources": small.to_values(),
-        "security_context": _hardened(),
+        "security_context": restricted_container(UID),
     }
     warm = {
         "name": "warm",
@@ -243,7 +231,7 @@ def _pod(
             {"name": "token", "mount_path": TOKEN_DIR, "read_only": True},
         ],
         "resources": props.resources.to_values(),
-        "security_context": _hardened(),
+        "security_context": restricted_container(UID),
     }
     return {
         "metadata": {"labels": labels, "annotations": {"checksum/config": checksum}},
@@ -251,13 +239,7 @@ def _pod(
             "service_account_name": account,
             "automount_service_account_token": False,
             "restart_policy": "Never",
-            "security_context": {
-                "run_as_non_root": True,
-                "run_as_user": str(UID),
-                "run_as_group": str(UID),
-                "fs_group": str(UID),
-                "seccomp_profile": {"type": "RuntimeDefault"},
-            },
+            "security_context": restricted_pod(UID),
             "init_container": [seed],
             "container": [warm],
             "volume": [

@@ -8,12 +8,14 @@ HTTP client; the Python image has an HTTP client but never sees the signing key.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from constructs_lib.attic.pod import CONFIG_DIR, secret_env
+from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.resources import ComputeResources
 
 TOKEN_DIR = "/run/attic-tokens"
@@ -40,6 +42,13 @@ SMALL = ComputeResources(
 def ops_script() -> str:
     """The in-cluster script, shipped inside this package."""
     return resources.files("constructs_lib.attic.ops").joinpath(SCRIPT).read_text()
+
+
+def ops_revision(attic: AtticadmInputs, python_image: str, script: str, spec: str) -> str:
+    """Short hash of everything an operations Job runs, for its name: a change replaces the
+    Job (so it runs again), no change leaves it alone."""
+    text = "\n".join([attic.image, python_image, script, spec])
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -83,19 +92,6 @@ class AtticadmInputs:
     signing_key: str
 
 
-def _hardened() -> dict[str, Any]:
-    return {
-        "run_as_non_root": True,
-        "run_as_user": str(UID),
-        "run_as_group": str(UID),
-        "allow_privilege_escalation": False,
-        "privileged": False,
-        "read_only_root_filesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccomp_profile": {"type": "RuntimeDefault"},
-    }
-
-
 def mint_container(attic: AtticadmInputs, mint: Mint) -> dict[str, Any]:
     """Init container writing one token to ``<TOKEN_DIR>/<file>.jwt`` (mode 0600)."""
     return {
@@ -121,7 +117,7 @@ def mint_container(attic: AtticadmInputs, mint: Mint) -> dict[str, Any]:
             {"name": "tokens", "mount_path": TOKEN_DIR},
         ],
         "resources": SMALL.to_values(),
-        "security_context": _hardened(),
+        "security_context": restricted_container(UID),
     }
 
 
@@ -154,7 +150,7 @@ def ops_pod(
             {"name": "tokens", "mount_path": TOKEN_DIR, "read_only": True},
         ],
         "resources": SMALL.to_values(),
-        "security_context": _hardened(),
+        "security_context": restricted_container(UID),
     }
     return {
         "metadata": {"labels": dict(labels)},
@@ -162,13 +158,7 @@ def ops_pod(
             "service_account_name": service_account,
             "automount_service_account_token": api_access,
             "restart_policy": "Never",
-            "security_context": {
-                "run_as_non_root": True,
-                "run_as_user": str(UID),
-                "run_as_group": str(UID),
-                "fs_group": str(UID),
-                "seccomp_profile": {"type": "RuntimeDefault"},
-            },
+            "security_context": restricted_pod(UID),
             "init_container": [mint_container(attic, mint) for mint in mints],
             "container": [runner],
             "volume": [

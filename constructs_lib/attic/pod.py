@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from constructs_lib.attic.signing_key import ENV_NAME as SIGNING_ENV
+from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.storage.s3_endpoint import S3Credentials
 
@@ -114,16 +115,7 @@ def atticd_pod(
         "env": env,
         "volume_mount": mounts,
         "resources": resources.to_values(),
-        "security_context": {
-            "run_as_non_root": True,
-            "run_as_user": str(_UID),
-            "run_as_group": str(_UID),
-            "allow_privilege_escalation": False,
-            "privileged": False,
-            "read_only_root_filesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccomp_profile": {"type": "RuntimeDefault"},
-        },
+        "security_context": restricted_container(_UID),
     }
     if mode == "api-server":
         container["port"] = [{"name": "http", "container_port": HTTP_PORT}]
@@ -148,13 +140,7 @@ def atticd_pod(
         "automount_service_account_token": False,
         "restart_policy": restart_policy,
         "termination_grace_period_seconds": grace_seconds,
-        "security_context": {
-            "run_as_non_root": True,
-            "run_as_user": str(_UID),
-            "run_as_group": str(_UID),
-            "fs_group": str(_UID),
-            "seccomp_profile": {"type": "RuntimeDefault"},
-        },
+        "security_context": restricted_pod(_UID),
         "container": [container],
         "volume": volumes,
     }

@@ -37,6 +37,7 @@ from constructs_lib.attic.ops_pod import (
     AtticadmInputs,
     Mint,
     ops_pod,
+    ops_revision,
     ops_script,
 )
 from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
@@ -178,9 +179,7 @@ class AtticTokenRotation(Construct):
                 api_access=True,
             )
 
-        revision = hashlib.sha256(
-            "\n".join([props.attic.image, props.python_image, script, spec]).encode()
-        ).hexdigest()[:10]
+        revision = ops_revision(props.attic, props.python_image, script, spec)
         JobV1(
             self,
             "Job",

@@ -43,6 +43,7 @@ from cdktf_cdktf_provider_kubernetes.service_v1 import ServiceV1, ServiceV1Spec
 from constructs import Construct
 
 from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
+from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.storage.s3_endpoint import S3Credentials
@@ -410,16 +411,7 @@ def _pod(
             "timeout_seconds": 5,
             "failure_threshold": 3,
         },
-        "security_context": {
-            "run_as_non_root": True,
-            "run_as_user": str(_UID),
-            "run_as_group": str(_UID),
-            "allow_privilege_escalation": False,
-            "privileged": False,
-            "read_only_root_filesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccomp_profile": {"type": "RuntimeDefault"},
-        },
+        "security_context": restricted_container(_UID),
     }
     spec: dict[str, Any] = {
         "service_account_name": service_account,
@@ -428,13 +420,7 @@ def _pod(
         # which bazel-remote would read as its --port flag.
         "enable_service_links": False,
         "termination_grace_period_seconds": 60,
-        "security_context": {
-            "run_as_non_root": True,
-            "run_as_user": str(_UID),
-            "run_as_group": str(_UID),
-            "fs_group": str(_UID),
-            "seccomp_profile": {"type": "RuntimeDefault"},
-        },
+        "security_context": restricted_pod(_UID),
         "container": [container],
         "volume": [
             {"name": "data", "empty_dir": {"size_limit": f"{props.local_cache_size_gi}Gi"}},
