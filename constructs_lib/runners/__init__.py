@@ -1,0 +1,1 @@
+"""GitLab runner fleet: managers per runner type, job-pod policy, cleanup, Attic wiring."""
