@@ -194,6 +194,70 @@ OPS_PYTHON_IMAGE = ImagePin(
     digest="sha256:8ee214843129f43e2ebf5e0ca9f2e4e6d8292143d1b8a6787f169b5898578884",
 )
 
+GITLAB_RUNNER_CHART = ChartPin(
+    repository="https://charts.gitlab.io",
+    chart="gitlab-runner",
+    version="0.92.0",
+    app_version="19.3.0",
+)
+# The helper image is not pinned here: the runner pulls the helper of its own version for each
+# node's architecture (``<arch>-v19.3.0``), and one tag cannot serve mixed-arch nodes.
+
+# GitLab Runner manager: 19.3.1, the patch release of chart 0.92.0's appVersion (19.3.0), from
+# GitLab's Docker Hub repository (the same images as registry.gitlab.com). No public manifest
+# pins alpine-v19.3.0 by digest; this pair is the ``FROM`` of a public Dockerfile that rebuilds
+# the 19-3-stable runner (commit a16f5092). Multi-arch status unconfirmed: check with
+# ``crane manifest`` before running on arm64.
+GITLAB_RUNNER_IMAGE = ImagePin(
+    repository="docker.io/gitlab/gitlab-runner",
+    tag="alpine-v19.3.1",
+    digest="sha256:af0325804248aee217e055e753add77ccaaba6c8f5e2143b01108fd401165ef3",
+)
+
+# Alpine 3.23.6, the newest 3.23 patch seen, for small utility containers. Index digest of 16
+# manifests (amd64, arm/v6, arm/v7, arm64/v8, 386, ppc64le, riscv64, s390x, with attestations) as
+# listed in docker-library/repo-info ``repos/alpine/remote/3.23.md``; the same tag@digest pair is
+# pinned in mi2428/dropcheck-agent ``docker/minio/Dockerfile`` and many other public files.
+ALPINE_IMAGE = ImagePin(
+    repository="docker.io/library/alpine",
+    tag="3.23.6",
+    digest="sha256:85fe1e81d6758c208f3e1eed4338a1997e19d4be002d4dd32d3100c9a8c010a0",
+)
+
+# Docker 29.8.1, CLI for CI jobs and the daemon they talk to (Docker-in-Docker), kept at the same
+# release so client and server API versions match. Index digests (amd64, arm/v6, arm/v7, arm64/v8,
+# with attestations) from one docker-library/repo-info snapshot (commit 41503ba5,
+# ``repos/docker/remote/29.8.1-cli.md`` and ``29.8.1-dind.md``). Official images are rebuilt when
+# their Alpine base changes, so ``crane digest`` may show a newer build of the same tag.
+DOCKER_CLI_IMAGE = ImagePin(
+    repository="docker.io/library/docker",
+    tag="29.8.1-cli",
+    digest="sha256:018edbc908e08fcc9dbf029c812c34251e9b4719e6f71ca0e5eae2a987d014ca",
+)
+DOCKER_DIND_IMAGE = ImagePin(
+    repository="docker.io/library/docker",
+    tag="29.8.1-dind",
+    digest="sha256:3f3c01aaaebf7cce837356b688b7c059a4749f10bd7660dec7c58fc454a283f0",
+)
+
+# Rocky Linux job images. The Docker Hub library ``rockylinux`` image is deprecated (no 8.10 there,
+# rocky-linux/sig-cloud-instance-images#54; docker-library/docs ``rockylinux/deprecated.md`` points
+# to ``rockylinux/rockylinux``), so these come from the project's own repository, which
+# quay.io/rockylinux/rockylinux mirrors with identical digests. Both pairs are Renovate-pinned in
+# SisyphusMD/dreame-valetudo ``packaging/install-smoke.Dockerfile`` (as the ``8`` and ``9`` tags,
+# built natively on amd64 and arm64) and pinned as ``8.10@``/``9.8@`` in other public files; 9.8's
+# dated tag ``9.8.20260525.0`` has the same digest.
+ROCKY8_IMAGE = ImagePin(
+    repository="docker.io/rockylinux/rockylinux",
+    tag="8.10",
+    digest="sha256:e8a49c5403b687db05d4d67333fa45808fbe74f36e683cec7abb1f7d0f2338c6",
+)
+ROCKY9_IMAGE = ImagePin(
+    repository="docker.io/rockylinux/rockylinux",
+    tag="9.8",
+    digest="sha256:8101994123cf3d0a8fee517bee7f39e555c7d92bd2d9eb3303cc988a0eeed00f",
+)
+
 ALL_IMAGES: tuple[ImagePin, ...] = (
     CLOUDNATIVE_PG_IMAGE,
     BARMAN_CLOUD_PLUGIN_IMAGE,
@@ -207,4 +271,10 @@ ALL_IMAGES: tuple[ImagePin, ...] = (
     BAZEL_REMOTE_IMAGE,
     NIX_IMAGE,
     OPS_PYTHON_IMAGE,
+    GITLAB_RUNNER_IMAGE,
+    ALPINE_IMAGE,
+    DOCKER_CLI_IMAGE,
+    DOCKER_DIND_IMAGE,
+    ROCKY8_IMAGE,
+    ROCKY9_IMAGE,
 )

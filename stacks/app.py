@@ -28,7 +28,9 @@ class StackKind:
 # Declared in apply order: a kind only depends on kinds above it (a test holds us to that).
 STACK_KINDS: tuple[StackKind, ...] = (
     StackKind("platform"),
-    StackKind("attic", depends_on=("platform",)),
+    # Attic delivers the CI token into the runners' job namespace, so runners come first.
+    StackKind("runners"),
+    StackKind("attic", depends_on=("platform", "runners")),
 )
 
 
@@ -51,10 +53,12 @@ def build_app(app: App, config: LoadedConfig) -> dict[str, TerraformStack]:
     """Add every stack of every environment to ``app`` and declare their dependencies."""
     from stacks.attic import AtticStack
     from stacks.platform import PlatformStack
+    from stacks.runners import RunnersStack
 
     builders: dict[str, Callable[[App, str, ResolvedEnvironment], TerraformStack]] = {
         "platform": PlatformStack,
         "attic": AtticStack,
+        "runners": RunnersStack,
     }
     stacks: dict[str, TerraformStack] = {}
     for env_name, env in config.environments.items():

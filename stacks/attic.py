@@ -45,7 +45,7 @@ from constructs_lib.versions import ATTIC_IMAGE, POSTGRESQL_IMAGE
 from stacks.attic_operations import build_operations, storage_host
 from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
 from stacks.backend import gitlab_state_backend
-from stacks.config import Attic
+from stacks.config import Attic, attic_client_namespaces
 from stacks.loader import ResolvedEnvironment, deep_merge
 from stacks.providers import cluster_providers, generator_providers
 
@@ -312,7 +312,7 @@ def _policies(
     config = env.config
     attic = config.attic
     pg_pods = database.pod_labels
-    clients = [Peer(namespace=name) for name in attic.api.client_namespaces]
+    clients = [Peer(namespace=name) for name in attic_client_namespaces(config)]
     if attic.ingress.enabled:
         clients.append(Peer(namespace=attic.ingress.controller_namespace))
     TrafficPolicy(

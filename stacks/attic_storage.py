@@ -23,7 +23,8 @@ from constructs_lib.storage.s3_credentials_secret import (
 )
 from constructs_lib.storage.s3_endpoint import S3Credentials, S3Endpoint, StorageIdentity
 from constructs_lib.versions import ImagePin
-from stacks.config import ImageOverride, Resources
+from stacks.config import attic_client_namespaces
+from stacks.config_base import ImageOverride, Resources
 from stacks.loader import ResolvedEnvironment
 
 ATTIC_IDENTITY = "attic"
@@ -205,7 +206,7 @@ def _in_cluster(
                 secret_name=BAZEL_KEYS_SECRET,
             )
         )
-    clients = [attic.namespace, *attic.api.client_namespaces]
+    clients = [attic.namespace, *attic_client_namespaces(env.config)]
     if public_url:
         clients.append(attic.ingress.controller_namespace)
 

@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from constructs_lib.attic.humantime import parse_duration
-from constructs_lib.attic.names import NAME_RULE, PATTERN_RULE, is_cache_name, is_cache_pattern
+from constructs_lib.attic.names import PATTERN_RULE, is_cache_pattern
+from stacks.config_base import (
+    CacheName,
+    Duration,
+    ImageOverride,
+    K8sName,
+    Quantity,
+    Resources,
+    StrictModel,
+    check_url,
+    digits,
+    resources_field,
+)
+from stacks.config_runners import Runners, attic_wiring_active, runner_problems
 
 STACK_NAME = re.compile(r"^[a-z0-9-]+$")
 _ENV_NAME = r"^[a-z][a-z0-9-]*$"
@@ -22,38 +34,15 @@ _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
-class StrictModel(BaseModel):
-    """Base for every section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_url(value: str, schemes: tuple[str, ...], shown: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise ValueError(f"must be an {shown} URL with a host")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError("must not contain credentials, a query or a fragment")
-
-
 def _https_url(value: str) -> str:
-    _check_url(value, ("https",), "https://")
+    check_url(value, ("https",), "https://")
     return value.rstrip("/")
-
-
-def _digits(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
 
 
 def _hostname(value: str) -> str:
     if not _HOSTNAME.match(value):
         raise ValueError("must be a lowercase DNS name such as dev.example.com")
     return value
-
-
-K8sName = Annotated[str, Field(pattern=_DNS_LABEL, max_length=63)]
 
 
 class Organization(StrictModel):
@@ -73,7 +62,7 @@ class GitLab(StrictModel):
     url: Annotated[str, AfterValidator(_https_url)] = Field(
         description="GitLab base URL, https only, e.g. https://gitlab.com."
     )
-    state_project_id: Annotated[str, BeforeValidator(_digits)] = Field(
+    state_project_id: Annotated[str, BeforeValidator(digits)] = Field(
         pattern=r"^[0-9]+$",
         description="Numeric id of the project whose Terraform states hold every stack.",
     )
@@ -168,20 +157,13 @@ class Monitoring(StrictModel):
     slo: Slo = Field(default_factory=Slo)
 
 
-_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
 _CRON5 = r"^\S+( \S+){4}$"
 _CRON6 = r"^\S+( \S+){5}$"
 _BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-Quantity = Annotated[str, Field(pattern=_QUANTITY)]
-
-
-def _duration(value: str) -> str:
-    parse_duration(value)  # raises ValueError with the reason
-    return value
 
 
 def _endpoint_url(value: str) -> str:
-    _check_url(value, ("https", "http"), "http(s)://")
+    check_url(value, ("https", "http"), "http(s)://")
     return value
 
 
@@ -192,36 +174,7 @@ def _slash_url(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, AfterValidator(_duration)]
 EndpointUrl = Annotated[str, AfterValidator(_endpoint_url)]
-
-
-class Resources(StrictModel):
-    """Container requests and limits (Kubernetes quantities)."""
-
-    cpu_request: Quantity
-    memory_request: Quantity
-    cpu_limit: Quantity
-    memory_limit: Quantity
-
-
-def _resources(cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str) -> Any:
-    return Field(
-        default_factory=lambda: Resources(
-            cpu_request=cpu_request,
-            memory_request=memory_request,
-            cpu_limit=cpu_limit,
-            memory_limit=memory_limit,
-        )
-    )
-
-
-class ImageOverride(StrictModel):
-    """Replace a pinned image (e.g. a mirror). Give the digest: tags can be re-pushed."""
-
-    repository: str = Field(min_length=1)
-    tag: str = Field(min_length=1)
-    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
 
 class AtticApi(StrictModel):
@@ -231,7 +184,7 @@ class AtticApi(StrictModel):
     max_replicas: int = Field(default=10, ge=1, description="HPA ceiling.")
     cpu_target_percent: int = Field(default=70, ge=1, le=100)
     memory_target_percent: int = Field(default=80, ge=1, le=100)
-    resources: Resources = _resources("250m", "256Mi", "2", "1Gi")
+    resources: Resources = resources_field("250m", "256Mi", "2", "1Gi")
     termination_grace_seconds: int = Field(
         default=600,
         ge=30,
@@ -267,7 +220,7 @@ class AtticGc(StrictModel):
         pattern=_CRON5,
         description="CronJob schedule (5 fields), used only when interval is '0s'.",
     )
-    resources: Resources = _resources("100m", "128Mi", "1", "512Mi")
+    resources: Resources = resources_field("100m", "128Mi", "1", "512Mi")
 
 
 class AtticChunking(StrictModel):
@@ -322,7 +275,7 @@ class AtticDatabase(StrictModel):
         default="preferred",
         description="'required' never puts two instances on one node (pending pods if it can't).",
     )
-    resources: Resources = _resources("500m", "1Gi", "2", "2Gi")
+    resources: Resources = resources_field("500m", "1Gi", "2", "2Gi")
     image: ImageOverride | None = None
     backup: DatabaseBackup = Field(default_factory=DatabaseBackup)
     recovery: DatabaseRecovery | None = Field(
@@ -362,7 +315,7 @@ class SeaweedfsStorage(StrictModel):
     namespace: K8sName = Field(default="attic-storage")
     volume_size: Quantity = "100Gi"
     storage_class: K8sName | None = None
-    resources: Resources = _resources("250m", "512Mi", "2", "2Gi")
+    resources: Resources = resources_field("250m", "512Mi", "2", "2Gi")
     image: ImageOverride | None = None
 
 
@@ -374,7 +327,7 @@ class MinioStorage(StrictModel):
     volumes_per_server: int = Field(default=4, ge=1, description="Immutable.")
     volume_size: Quantity = "50Gi"
     storage_class: K8sName | None = None
-    resources: Resources = _resources("250m", "1Gi", "2", "2Gi")
+    resources: Resources = resources_field("250m", "1Gi", "2", "2Gi")
     image: ImageOverride | None = None
 
 
@@ -434,19 +387,12 @@ class AtticIngress(StrictModel):
     )
 
 
-def _cache_name(value: str) -> str:
-    if not is_cache_name(value):
-        raise ValueError(f"not an Attic cache name ({NAME_RULE})")
-    return value
-
-
 def _cache_pattern(value: str) -> str:
     if not is_cache_pattern(value):
         raise ValueError(f"not an Attic cache pattern ({PATTERN_RULE})")
     return value
 
 
-CacheName = Annotated[str, AfterValidator(_cache_name)]
 CachePattern = Annotated[str, AfterValidator(_cache_pattern)]
 # Per-cache retention is stored as an i32 of seconds.
 _MAX_RETENTION = 2**31 - 1
@@ -471,7 +417,7 @@ class AtticCache(StrictModel):
         le=2**31 - 1,
         description="Nix substituter priority; lower is tried first (cache.nixos.org is 40).",
     )
-    retention: Annotated[str, AfterValidator(_duration), AfterValidator(_retention)] | None = Field(
+    retention: Annotated[Duration, AfterValidator(_retention)] | None = Field(
         default=None,
         description="Collect objects not downloaded for this long; '0s' keeps everything. "
         "Default: attic.gc.default_retention.",
@@ -574,7 +520,7 @@ class CacheWarming(StrictModel):
     image: ImageOverride | None = Field(default=None, description="Default: the pinned Nix image.")
     store_size: Quantity = Field(default="50Gi", description="Size limit of the /nix emptyDir.")
     timeout_seconds: int = Field(default=14400, ge=600, description="Job deadline.")
-    resources: Resources = _resources("1", "2Gi", "4", "8Gi")
+    resources: Resources = resources_field("1", "2Gi", "4", "8Gi")
 
 
 class BazelCache(StrictModel):
@@ -587,7 +533,7 @@ class BazelCache(StrictModel):
     )
     min_replicas: int = Field(default=2, ge=1)
     max_replicas: int = Field(default=6, ge=1)
-    resources: Resources = _resources("250m", "512Mi", "2", "2Gi")
+    resources: Resources = resources_field("250m", "512Mi", "2", "2Gi")
     client_namespaces: list[K8sName] = Field(
         default_factory=list, description="Namespaces whose pods may call the cache (CI jobs)."
     )
@@ -657,6 +603,7 @@ class OrganizationConfig(StrictModel):
     platform: Platform = Field(default_factory=Platform)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     attic: Attic = Field(default_factory=Attic)
+    runners: Runners = Field(default_factory=Runners)
 
 
 def cross_field_problems(config: OrganizationConfig) -> list[tuple[tuple[str, ...], str, Any]]:
@@ -675,6 +622,7 @@ def cross_field_problems(config: OrganizationConfig) -> list[tuple[tuple[str, ..
             )
         )
     problems += _attic_problems(config)
+    problems += runner_problems(config)
     return problems
 
 
@@ -764,6 +712,15 @@ def _attic_problems(config: OrganizationConfig) -> list[tuple[tuple[str, ...], s
             )
         )
     return problems
+
+
+def attic_client_namespaces(config: OrganizationConfig) -> list[str]:
+    """Namespaces whose pods call atticd directly: the configured ones, plus the runners' job
+    namespace when nix jobs use the in-cluster endpoint."""
+    names = list(config.attic.api.client_namespaces)
+    if attic_wiring_active(config) and config.runners.attic.endpoint == "in_cluster":
+        names.append(config.runners.job_namespace)
+    return list(dict.fromkeys(names))
 
 
 def token_can_push(token: AtticToken, cache: str) -> bool:

@@ -28,6 +28,28 @@ def aws_provider(scope: Construct, region: str) -> None:
     AwsProvider(scope, "aws", region=region)
 
 
+def gitlab_provider(scope: Construct, gitlab_url: str) -> None:
+    """The GitLab provider, imported only for runners.token_source gitlab_api.
+
+    Its token is the sensitive variable ``gitlab_token`` (``TF_VAR_gitlab_token``); left
+    unset, the provider reads ``GITLAB_TOKEN``. It needs the ``create_runner`` scope (plus
+    ``read_api``/``api`` to refresh and update runners).
+    """
+    from cdktf import TerraformVariable
+    from cdktf_cdktf_provider_gitlab.provider import GitlabProvider
+
+    token = TerraformVariable(
+        scope,
+        "gitlab_token",
+        type="string",
+        sensitive=True,
+        nullable=True,
+        default=None,
+        description="GitLab token that creates runners (TF_VAR_gitlab_token); unset: GITLAB_TOKEN",
+    )
+    GitlabProvider(scope, "gitlab", base_url=f"{gitlab_url}/api/v4/", token=token.string_value)
+
+
 def generator_providers(scope: Construct) -> None:
     """random and tls: generated secrets that live only in Terraform state."""
     from cdktf_cdktf_provider_random.provider import RandomProvider

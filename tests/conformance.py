@@ -31,6 +31,20 @@ TEMPLATE_ONLY = {
     "minio-operator": {("operator", "image", "digest")},
     # Listed only in a comment of values.yaml; read by the bucket hook template.
     "seaweedfs": {("filer", "s3", "createBuckets")},
+    # Commented out in values.yaml; read by the templates (charts.md §1.4, §4.2).
+    "gitlab-runner": {
+        ("image", "tag"),
+        ("gitlabUrl",),
+        ("replicas",),
+        ("logLevel",),
+        ("logFormat",),
+        ("podDisruptionBudget",),
+        ("serviceAccount", "create"),
+        ("runners", "executor"),
+        ("runners", "jobNamespace"),
+        ("runners", "secret"),
+        ("runners", "cache", "secretName"),
+    },
 }
 
 # refdata folder of each chart name as Helm knows it.
@@ -40,6 +54,7 @@ CHART_DIRS = {
     "cert-manager": "cert-manager",
     "operator": "minio-operator",
     "seaweedfs": "seaweedfs",
+    "gitlab-runner": "gitlab-runner",
 }
 
 

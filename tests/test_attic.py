@@ -42,13 +42,16 @@ def _manifests(doc: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_every_environment_has_an_attic_stack_after_platform(all_synths: list[SynthOutput]):
+def test_every_environment_has_an_attic_stack_after_platform_and_runners(
+    all_synths: list[SynthOutput],
+):
     for synth in all_synths:
         stacks = synth.manifest["stacks"]
         attic = [name for name in stacks if name.startswith("attic-")]
         assert attic
         for name in attic:
-            assert stacks[name]["dependencies"] == [name.replace("attic-", "platform-", 1)]
+            env = name.removeprefix("attic-")
+            assert stacks[name]["dependencies"] == [f"platform-{env}", f"runners-{env}"]
 
 
 def test_every_attic_pod_is_hardened(all_synths: list[SynthOutput]):

@@ -387,4 +387,4 @@ def test_ingress_splits_cache_paths_for_the_latency_slis(variants_synth: SynthOu
 def test_outputs_name_substituters_and_token_secrets(example_synth: SynthOutput):
     outputs = example_synth.stack("attic-prod")["output"]
     assert outputs["cache_substituters"]["value"] == {"main": "https://attic.example.com/main"}
-    assert outputs["token_secret_names"]["value"]["ci"] == "attic/attic-ci-token"
+    assert outputs["token_secret_names"]["value"]["ci"] == "gitlab-runner-jobs/attic-ci-token"

@@ -158,10 +158,12 @@ def test_config_env_var_selects_the_file(tmp_path: Path, monkeypatch: pytest.Mon
 def test_stacks_prints_apply_order_one_per_line():
     proc = _run("stacks", "--config", str(EXAMPLE_CONFIG))
     assert proc.stdout.splitlines() == [
-        f"{kind}-{env}" for env in ("dev", "staging", "prod") for kind in ("platform", "attic")
+        f"{kind}-{env}"
+        for env in ("dev", "staging", "prod")
+        for kind in ("platform", "runners", "attic")
     ]
     proc = _run("stacks", "--config", str(EXAMPLE_CONFIG), "--env", "prod")
-    assert proc.stdout.splitlines() == ["platform-prod", "attic-prod"]
+    assert proc.stdout.splitlines() == ["platform-prod", "runners-prod", "attic-prod"]
 
 
 def test_synth_warns_about_the_archived_minio_backend(tmp_path: Path):

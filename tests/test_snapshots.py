@@ -30,7 +30,11 @@ def _without_metadata(value: Any) -> Any:
 
 @pytest.mark.parametrize(
     "stack",
-    [f"{kind}-{env}" for kind in ("platform", "attic") for env in ("dev", "staging", "prod")],
+    [
+        f"{kind}-{env}"
+        for kind in ("platform", "runners", "attic")
+        for env in ("dev", "staging", "prod")
+    ],
 )
 def test_example_stack(example_synth: SynthOutput, snapshot_json: SnapshotAssertion, stack: str):
     assert _without_metadata(example_synth.stack(stack)) == snapshot_json
@@ -40,7 +44,7 @@ def test_example_stack(example_synth: SynthOutput, snapshot_json: SnapshotAssert
     "stack",
     [
         f"{kind}-{env}"
-        for kind in ("platform", "attic")
+        for kind in ("platform", "runners", "attic")
         for env in ("full", "external", "nobackup", "incluster")
     ],
 )

@@ -86,9 +86,11 @@ def test_stack_kinds_only_depend_on_earlier_kinds():
 
 def test_apply_order_lists_platform_first_per_environment(example_config: LoadedConfig):
     assert apply_order(example_config) == [
-        f"{kind}-{env}" for env in ("dev", "staging", "prod") for kind in ("platform", "attic")
+        f"{kind}-{env}"
+        for env in ("dev", "staging", "prod")
+        for kind in ("platform", "runners", "attic")
     ]
-    assert apply_order(example_config, "prod") == ["platform-prod", "attic-prod"]
+    assert apply_order(example_config, "prod") == ["platform-prod", "runners-prod", "attic-prod"]
 
 
 def test_manifest_records_stack_dependencies(example_synth: SynthOutput):
@@ -106,7 +108,7 @@ from pathlib import Path
 from stacks.loader import load_config
 from stacks.synth import synthesize
 synthesize(load_config(Path(sys.argv[1])), Path(tempfile.mkdtemp()) / "out")
-for provider in ("aws", "cloudflare"):
+for provider in ("aws", "cloudflare", "gitlab"):
     print(provider, any(m.startswith(f"cdktf_cdktf_provider_{provider}") for m in sys.modules))
 """
 
@@ -114,13 +116,19 @@ for provider in ("aws", "cloudflare"):
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        (EXAMPLE_CONFIG, "aws False\ncloudflare False"),
-        (DATA / "variants.yaml", "aws True\ncloudflare True"),
+        (EXAMPLE_CONFIG, "aws False\ncloudflare False\ngitlab True"),
+        (DATA / "variants.yaml", "aws True\ncloudflare True\ngitlab True"),
+        (DATA / "existing-secret.yaml", "aws False\ncloudflare False\ngitlab False"),
     ],
-    ids=["example-without-buckets-or-dns", "variants-with-buckets-and-dns"],
+    ids=[
+        "example-with-runner-api",
+        "variants-with-buckets-and-dns",
+        "runner-tokens-from-existing-secrets",
+    ],
 )
 def test_heavy_providers_are_imported_only_when_used(config: Path, expected: str):
-    """AWS only for bucket creation, Cloudflare only for DNS records."""
+    """AWS only for bucket creation, Cloudflare only for DNS records, GitLab only to create
+    runners."""
     run = subprocess.run(
         [sys.executable, "-c", _AWS_PROBE, str(config)],
         capture_output=True,

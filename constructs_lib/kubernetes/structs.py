@@ -72,3 +72,9 @@ def _sequence_struct_in(hint: Any) -> type | None:
             if found is not None:
                 return found
     return None
+
+
+def literal_text(text: str) -> str:
+    """``text`` escaped for a Terraform string, so ``${...}`` and ``%{...}`` in scripts reach
+    the object as written instead of being read as Terraform interpolation."""
+    return text.replace("${", "$${").replace("%{", "%%{")

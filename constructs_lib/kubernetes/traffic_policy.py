@@ -25,11 +25,13 @@ class Peer:
         pod_labels: labels of the peer pods; ``None`` is every pod. Default ``None``.
         cidr: an IP block instead of pods (for peers that are not pods, such as the API
             server or an external S3 endpoint). Default ``None``.
+        except_cidrs: ranges inside ``cidr`` that stay blocked. Default - none.
     """
 
     namespace: str | None = None
     pod_labels: Mapping[str, str] | None = None
     cidr: str | None = None
+    except_cidrs: Sequence[str] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,6 +91,12 @@ class TrafficPolicy(Construct):
                     for peer in rule.peers
                     if peer.cidr and (peer.namespace or peer.pod_labels)
                 ),
+                *(
+                    f"peers: {peer} has except_cidrs without a cidr"
+                    for rule in rules
+                    for peer in rule.peers
+                    if peer.except_cidrs and not peer.cidr
+                ),
             ],
         )
         spec: dict[str, Any] = {
@@ -126,7 +134,10 @@ def _rule(rule: Rule, direction: Literal["from", "to"]) -> dict[str, Any]:
 
 def _peer(peer: Peer) -> dict[str, Any]:
     if peer.cidr:
-        return {"ip_block": {"cidr": peer.cidr}}
+        block: dict[str, Any] = {"cidr": peer.cidr}
+        if peer.except_cidrs:
+            block["except_"] = list(peer.except_cidrs)
+        return {"ip_block": block}
     out: dict[str, Any] = {}
     if peer.namespace == EVERY_NAMESPACE:
         out["namespace_selector"] = {}

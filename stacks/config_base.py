@@ -1,0 +1,87 @@
+"""Building blocks shared by every config section: the strict base model and common types."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from constructs_lib.attic.humantime import parse_duration
+from constructs_lib.attic.names import NAME_RULE, is_cache_name
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class StrictModel(BaseModel):
+    """Base for every section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_url(value: str, schemes: tuple[str, ...], shown: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"must be an {shown} URL with a host")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must not contain credentials, a query or a fragment")
+
+
+def digits(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+K8sName = Annotated[str, Field(pattern=_DNS_LABEL, max_length=63)]
+
+
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
+Quantity = Annotated[str, Field(pattern=_QUANTITY)]
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)  # raises ValueError with the reason
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
+class Resources(StrictModel):
+    """Container requests and limits (Kubernetes quantities)."""
+
+    cpu_request: Quantity
+    memory_request: Quantity
+    cpu_limit: Quantity
+    memory_limit: Quantity
+
+
+def resources_field(
+    cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str
+) -> Any:
+    return Field(
+        default_factory=lambda: Resources(
+            cpu_request=cpu_request,
+            memory_request=memory_request,
+            cpu_limit=cpu_limit,
+            memory_limit=memory_limit,
+        )
+    )
+
+
+class ImageOverride(StrictModel):
+    """Replace a pinned image (e.g. a mirror). Give the digest: tags can be re-pushed."""
+
+    repository: str = Field(min_length=1)
+    tag: str = Field(min_length=1)
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+def _cache_name(value: str) -> str:
+    if not is_cache_name(value):
+        raise ValueError(f"not an Attic cache name ({NAME_RULE})")
+    return value
+
+
+CacheName = Annotated[str, AfterValidator(_cache_name)]

@@ -1,0 +1,540 @@
+"""runners-<env>: the GitLab runner fleet - one manager per runner type, the namespaces their
+jobs run in (Pod Security, quotas, network policy), tokens, cleanup, Attic wiring, alerts.
+
+Applied before attic-<env>: Attic delivers the CI token into the job namespace created here.
+Nothing is read from another stack's state; the Attic URL and caches come from the config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdktf import TerraformOutput, TerraformStack, TerraformVariable
+from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
+from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
+from constructs import Construct
+
+from constructs_lib.attic.attic_server import SERVICE_PORT
+from constructs_lib.attic.humantime import parse_duration
+from constructs_lib.attic.pod import HTTP_PORT
+from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps
+from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
+from constructs_lib.kubernetes.traffic_policy import (
+    EVERY_NAMESPACE,
+    Peer,
+    Rule,
+    TrafficPolicy,
+    TrafficPolicyProps,
+)
+from constructs_lib.runners.agent_access import AgentCiAccess, AgentCiAccessProps, AgentGrant
+from constructs_lib.runners.attic_flywheel import FlywheelJobSettings, flywheel_job_settings
+from constructs_lib.runners.flywheel_scripts import (
+    AtticFlywheelScripts,
+    AtticFlywheelScriptsProps,
+)
+from constructs_lib.runners.gitlab_runner import (
+    METRICS_PORT,
+    METRICS_PORT_NAME,
+    GitLabRunner,
+    GitLabRunnerProps,
+)
+from constructs_lib.runners.job_cleanup import RunnerJobCleanup, RunnerJobCleanupProps
+from constructs_lib.runners.labels import JOB_POD_LABELS, MANAGER_LABELS
+from constructs_lib.runners.priority_classes import (
+    RunnerPriorityClasses,
+    RunnerPriorityClassesProps,
+)
+from constructs_lib.runners.runner_token import GitLabRunnerToken, GitLabRunnerTokenProps
+from constructs_lib.runners.runner_toml import (
+    JobToleration,
+    RunnerTomlProps,
+    S3Cache,
+    render_runner_config,
+)
+from constructs_lib.versions import (
+    ALPINE_IMAGE,
+    DOCKER_CLI_IMAGE,
+    DOCKER_DIND_IMAGE,
+    NIX_IMAGE,
+    ROCKY8_IMAGE,
+    ROCKY9_IMAGE,
+    ImagePin,
+)
+from stacks.attic_storage import compute, image_pin
+from stacks.backend import gitlab_state_backend
+from stacks.config import OrganizationConfig
+from stacks.config_runners import (
+    Budget,
+    Runners,
+    RunnerType,
+    attic_wiring_active,
+    enabled_types,
+    wiring_caches,
+    job_namespace_of,
+)
+from stacks.loader import ResolvedEnvironment
+from stacks.providers import cluster_providers
+
+DEFAULT_IMAGES: dict[str, ImagePin] = {
+    "docker": ALPINE_IMAGE,
+    "dind": DOCKER_CLI_IMAGE,
+    "nix": NIX_IMAGE,
+    "rocky8": ROCKY8_IMAGE,
+    "rocky9": ROCKY9_IMAGE,
+}
+# The Kubernetes API server is not a pod and its address is cluster-specific.
+API_SERVER_PORTS = (443, 6443)
+# Never reachable from job pods through the "internet" rule: private networks (the cluster,
+# the nodes), link-local (cloud metadata endpoints hand out node credentials) and CGNAT.
+PRIVATE_RANGES = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+)
+DIND_CERTS = "/certs/client"
+
+
+class RunnersStack(TerraformStack):
+    """One environment's GitLab runners."""
+
+    def __init__(self, scope: Construct, stack_id: str, env: ResolvedEnvironment) -> None:
+        super().__init__(scope, stack_id)
+        config = env.config
+        runners = config.runners
+        gitlab_state_backend(self, config.gitlab, stack_id)
+        cluster_providers(self, env.settings.cluster_context)
+
+        levels = {
+            runners.namespace: "restricted",
+            runners.job_namespace: "baseline",
+            runners.dind_namespace: "privileged",
+        }
+        created = {
+            name: SecureNamespace(
+                self,
+                construct_id,
+                SecureNamespaceProps(
+                    name=name,
+                    pod_security=levels[name],  # type: ignore[arg-type]
+                    deny_egress=True,
+                    labels={"app.kubernetes.io/part-of": "gitlab-runners"},
+                ),
+            )
+            for construct_id, name in (
+                ("ManagerNamespace", runners.namespace),
+                ("JobNamespace", runners.job_namespace),
+                ("DindNamespace", runners.dind_namespace),
+            )
+        }
+        namespaces = {name: ns.name for name, ns in created.items()}
+        ready = [ns.namespace for ns in created.values()]
+        manager_ns = namespaces[runners.namespace]
+        for construct_id, (name, budget) in {
+            "ManagerBudget": (runners.namespace, runners.budgets.managers),
+            "JobBudget": (runners.job_namespace, runners.budgets.jobs),
+            "DindBudget": (runners.dind_namespace, runners.budgets.dind),
+        }.items():
+            _budget(self, construct_id, namespaces[name], budget)
+        priorities = RunnerPriorityClasses(
+            self, "Priorities", RunnerPriorityClassesProps(prefix=runners.namespace)
+        )
+
+        tokens = _token_secrets(self, env, manager_ns)
+        cache_secret = _cache_secret(self, runners, manager_ns)
+        flywheel = _flywheel(self, env, namespaces[runners.job_namespace])
+        for name, spec in enabled_types(runners):
+            job_ns = namespaces[job_namespace_of(runners, name)]
+            toml = render_runner_config(
+                _toml_props(
+                    env,
+                    name,
+                    spec=spec,
+                    job_ns=job_ns,
+                    priority_class=priorities.job_name,
+                    flywheel=flywheel,
+                )
+            )
+            GitLabRunner(
+                self,
+                f"Runner{name.capitalize()}",
+                GitLabRunnerProps(
+                    name=f"gitlab-runner-{name}",
+                    namespace=manager_ns,
+                    runner_type=name,
+                    job_namespace=job_ns,
+                    gitlab_url=config.gitlab.url,
+                    token_secret=tokens[name],
+                    runner_config=toml,
+                    concurrent=spec.concurrent,
+                    check_interval=runners.check_interval,
+                    replicas=spec.replicas,
+                    resources=compute(spec.manager_resources),
+                    node_selector=spec.manager.node_selector,
+                    tolerations=[t.model_dump(exclude_none=True) for t in spec.manager.tolerations],
+                    priority_class=priorities.manager_name,
+                    namespace_per_job=spec.namespace_per_job,
+                    cache_secret=cache_secret,
+                    service_account_annotations=runners.cache.service_account_annotations
+                    if runners.cache.enabled and runners.cache.credentials == "workload_identity"
+                    else {},
+                ),
+            )
+        _policies(self, config, namespaces)
+        _cleanup(self, runners, manager_ns, ready)
+        if runners.agent_access:
+            AgentCiAccess(
+                self,
+                "AgentAccess",
+                AgentCiAccessProps(
+                    grants=[
+                        AgentGrant(
+                            project_id=grant.project_id,
+                            group_id=grant.group_id,
+                            access=grant.access,
+                            namespaces=tuple(grant.namespaces or namespaces),
+                        )
+                        for grant in runners.agent_access
+                    ],
+                    depends_on=ready,
+                ),
+            )
+        if config.monitoring.prometheus_operator:
+            _monitoring(self, runners, ready)
+        TerraformOutput(
+            self,
+            "runner_tags",
+            value={name: spec.gitlab.tags or [name] for name, spec in enabled_types(runners)},
+            description="Job tags each runner type picks up (gitlab_api token source).",
+        )
+        TerraformOutput(
+            self,
+            "job_namespaces",
+            value={name: job_namespace_of(runners, name) for name, _ in enabled_types(runners)},
+        )
+
+
+def _budget(scope: Construct, construct_id: str, namespace: str, budget: Budget) -> None:
+    NamespaceBudget(
+        scope,
+        construct_id,
+        NamespaceBudgetProps(
+            namespace=namespace,
+            quota={str(k): v for k, v in budget.quota.items()},
+            default_request={str(k): v for k, v in budget.default_request.items()},
+            default_limit={str(k): v for k, v in budget.default_limit.items()},
+            max={str(k): v for k, v in budget.max.items()},
+        ),
+    )
+
+
+def _token_secrets(scope: Construct, env: ResolvedEnvironment, namespace: str) -> dict[str, str]:
+    """Secret name per type: created from a GitLab runner, or the operator's own."""
+    config = env.config
+    runners = config.runners
+    names = {
+        name: spec.secret or f"gitlab-runner-{name}-token" for name, spec in enabled_types(runners)
+    }
+    if runners.token_source == "existing_secret":
+        return names
+    from stacks.providers import gitlab_provider
+
+    gitlab_provider(scope, config.gitlab.url)
+    api = runners.gitlab_api
+    out: dict[str, str] = {}
+    for name, spec in enabled_types(runners):
+        registration = spec.gitlab
+        token = GitLabRunnerToken(
+            scope,
+            f"Token{name.capitalize()}",
+            GitLabRunnerTokenProps(
+                namespace=namespace,
+                secret_name=names[name],
+                scope=api.runner_type,
+                group_id=int(api.group_id) if api.group_id else None,
+                project_id=int(api.project_id) if api.project_id else None,
+                description=registration.description
+                or f"{config.organization.name} {env.name} {name}",
+                tags=registration.tags if registration.tags is not None else [name],
+                run_untagged=registration.run_untagged,
+                locked=registration.locked,
+                access_level=registration.access_level,
+                maximum_timeout=registration.maximum_timeout,
+                paused=registration.paused,
+            ),
+        )
+        out[name] = token.secret_name
+    return out
+
+
+def _cache_secret(scope: Construct, runners: Runners, namespace: str) -> str | None:
+    cache = runners.cache
+    if not cache.enabled or cache.credentials == "workload_identity":
+        return None
+    if cache.credentials == "existing_secret":
+        return cache.secret_name
+    values = {
+        key: TerraformVariable(
+            scope,
+            variable,
+            type="string",
+            sensitive=True,
+            description=f"Runner cache S3 {what} (export TF_VAR_{variable})",
+        ).string_value
+        for key, variable, what in (
+            ("accesskey", "runner_cache_access_key_id", "access key id"),
+            ("secretkey", "runner_cache_secret_access_key", "secret access key"),
+        )
+    }
+    secret = SecretV1(
+        scope,
+        "CacheCredentials",
+        metadata=SecretV1Metadata(name=cache.secret_name, namespace=namespace),
+        type="Opaque",
+        data=values,
+    )
+    return secret.metadata.name
+
+
+def _flywheel(
+    scope: Construct, env: ResolvedEnvironment, job_ns: str
+) -> FlywheelJobSettings | None:
+    """The nix runner's Attic settings, or None when nix jobs do not use Attic."""
+    runners, attic = env.config.runners, env.config.attic
+    wiring = runners.attic
+    if not attic_wiring_active(env.config):
+        return None
+    caches = wiring_caches(env.config)
+    scripts = AtticFlywheelScripts(
+        scope, "AtticFlywheel", AtticFlywheelScriptsProps(name="attic-flywheel", namespace=job_ns)
+    )
+    if wiring.endpoint == "in_cluster":
+        port = "" if SERVICE_PORT == 80 else f":{SERVICE_PORT}"
+        endpoint = f"http://attic.{attic.namespace}.svc.cluster.local{port}/"
+    else:
+        endpoint = (
+            attic.api.endpoint or f"https://{attic.ingress.host or 'attic.' + env.settings.domain}/"
+        )
+    token_secret = None
+    if wiring.token is not None:
+        from stacks.config import token_secret as secret_of
+
+        token = next(t for t in attic.tokens if t.name == wiring.token)
+        token_secret = secret_of(attic, token)[1]
+    return flywheel_job_settings(
+        endpoint=endpoint,
+        caches=caches,
+        push_cache=(wiring.push_cache or caches[0]) if token_secret else None,
+        token_secret=token_secret,
+        config_map=scripts.name,
+        priority=wiring.priority,
+    )
+
+
+def _toml_props(
+    env: ResolvedEnvironment,
+    name: str,
+    *,
+    spec: RunnerType,
+    job_ns: str,
+    priority_class: str,
+    flywheel: FlywheelJobSettings | None,
+) -> RunnerTomlProps:
+    config = env.config
+    runners = config.runners
+    environment: list[str] = []
+    volumes: dict[str, list[dict[str, Any]]] = {}
+    services: list[dict[str, Any]] = []
+    pre_build = None
+    if name == "dind":
+        # The daemon runs as a service container in the job pod, reached on localhost with
+        # TLS; the client certificates are shared through a memory-backed volume.
+        environment += [
+            "DOCKER_HOST=tcp://docker:2376",
+            "DOCKER_TLS_CERTDIR=/certs",
+            "DOCKER_TLS_VERIFY=1",
+            f"DOCKER_CERT_PATH={DIND_CERTS}",
+        ]
+        services.append({"name": DOCKER_DIND_IMAGE.ref, "alias": "docker"})
+        volumes["empty_dir"] = [
+            {
+                "name": "docker-certs",
+                "mount_path": DIND_CERTS,
+                "medium": "Memory",
+                "size_limit": "1Mi",
+            }
+        ]
+    if name == "nix" and flywheel is not None:
+        environment += flywheel.environment
+        pre_build = flywheel.pre_build_script
+        for kind, entries in flywheel.volumes.items():
+            volumes.setdefault(kind, []).extend(entries)
+    cache = runners.cache
+    return RunnerTomlProps(
+        name=f"{config.organization.name}-{env.name}-{name}",
+        runner_type=name,
+        job_namespace=job_ns,
+        image=image_pin(spec.image, DEFAULT_IMAGES[name]).ref,
+        limit=spec.concurrent,
+        build=compute(spec.job),
+        helper=compute(spec.helper),
+        service=compute(spec.service),
+        ceilings={k: v for k, v in spec.job_ceilings.model_dump().items() if v is not None},
+        privileged_services=spec.privileged,
+        services=services,
+        poll_timeout=spec.poll_timeout,
+        node_selector=spec.jobs.node_selector,
+        tolerations=[
+            JobToleration(
+                key=t.key or "",
+                value=t.value if t.operator == "Equal" else None,
+                effect=t.effect or "",
+            )
+            for t in spec.jobs.tolerations
+        ],
+        priority_class=priority_class,
+        allowed_images=spec.allowed_images,
+        namespace_per_job=spec.namespace_per_job,
+        environment=environment,
+        pre_build_script=pre_build,
+        volumes=volumes,
+        cache=S3Cache(
+            server_address=cache.server_address or "",
+            bucket=cache.bucket or "",
+            bucket_location=cache.bucket_location,
+            insecure=cache.insecure,
+            path=cache.path,
+            shared=cache.shared,
+            authentication="iam" if cache.credentials == "workload_identity" else "access-key",
+        )
+        if cache.enabled
+        else None,
+    )
+
+
+def _policies(scope: Construct, config: OrganizationConfig, namespaces: dict[str, str]) -> None:
+    """Managers talk to GitLab and the API server; jobs to DNS, Attic and the internet."""
+    runners, attic = config.runners, config.attic
+    manager_in = (
+        [Rule(peers=[Peer(namespace=EVERY_NAMESPACE)], ports=[METRICS_PORT])]
+        if config.monitoring.prometheus_operator
+        else []
+    )
+    TrafficPolicy(
+        scope,
+        "ManagerPolicy",
+        TrafficPolicyProps(
+            name="runner-managers",
+            namespace=namespaces[runners.namespace],
+            pod_selector={"app.kubernetes.io/part-of": "gitlab-runners"},
+            ingress=manager_in,
+            egress=[Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=list(API_SERVER_PORTS))],
+        ),
+    )
+    egress = runners.egress
+    job_out: list[Rule] = []
+    if egress.internet:
+        job_out.append(
+            Rule(
+                peers=[Peer(cidr="0.0.0.0/0", except_cidrs=PRIVATE_RANGES)],
+                ports=[80, 443, *egress.ports],
+            )
+        )
+    if egress.cidrs:
+        job_out.append(Rule(peers=[Peer(cidr=cidr) for cidr in egress.cidrs]))
+    attic_pods = {"app.kubernetes.io/name": "attic", "app.kubernetes.io/component": "api"}
+    for construct_id, name in (
+        ("JobPolicy", runners.job_namespace),
+        ("DindPolicy", runners.dind_namespace),
+    ):
+        rules = list(job_out)
+        if name == runners.job_namespace and attic_wiring_active(config):
+            rules.append(
+                Rule(
+                    peers=[Peer(namespace=attic.namespace, pod_labels=attic_pods)],
+                    ports=[HTTP_PORT],
+                )
+            )
+        if not rules:
+            continue
+        TrafficPolicy(
+            scope,
+            construct_id,
+            TrafficPolicyProps(
+                name="ci-jobs",
+                namespace=namespaces[name],
+                pod_selector=dict(JOB_POD_LABELS),
+                egress=rules,
+            ),
+        )
+
+
+def _cleanup(scope: Construct, runners: Runners, manager_ns: str, ready: list[NamespaceV1]) -> None:
+    cleanup = runners.cleanup
+    if not cleanup.enabled:
+        return
+    per_job = any(spec.namespace_per_job for _, spec in enabled_types(runners))
+    job = RunnerJobCleanup(
+        scope,
+        "Cleanup",
+        RunnerJobCleanupProps(
+            namespace=manager_ns,
+            job_namespaces=[runners.job_namespace, runners.dind_namespace],
+            schedule=cleanup.schedule,
+            max_age_seconds=int(parse_duration(cleanup.max_age)),
+            finished_after_seconds=int(parse_duration(cleanup.finished_after)),
+            namespace_per_job_prefix="ci-job-" if per_job else None,
+            depends_on=ready,
+        ),
+    )
+    TrafficPolicy(
+        scope,
+        "CleanupPolicy",
+        TrafficPolicyProps(
+            name="runner-cleanup",
+            namespace=manager_ns,
+            pod_selector=job.labels,
+            egress=[Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=list(API_SERVER_PORTS))],
+        ),
+    )
+
+
+def _monitoring(scope: Construct, runners: Runners, ready: list[NamespaceV1]) -> None:
+    from constructs_lib.monitoring.pod_monitor import PodMonitor, PodMonitorProps
+    from constructs_lib.monitoring.runner_alerts import (
+        RUNNER_TARGET_LABELS,
+        RunnerAlerts,
+        RunnerAlertsProps,
+    )
+
+    monitor = PodMonitor(
+        scope,
+        "PodMonitor",
+        PodMonitorProps(
+            name="gitlab-runner",
+            namespace=runners.namespace,
+            pod_labels=dict(MANAGER_LABELS),
+            port=METRICS_PORT_NAME,
+            relabel_pod_labels=RUNNER_TARGET_LABELS,
+            depends_on=ready,
+        ),
+    )
+    cleanup = runners.cleanup
+    # Pods the cleanup should have removed: its age limit plus one schedule period (at most
+    # an hour for the schedules people use).
+    leaked_after = int(parse_duration(cleanup.max_age)) + 3600 if cleanup.enabled else 6 * 3600
+    RunnerAlerts(
+        scope,
+        "Alerts",
+        RunnerAlertsProps(
+            name="gitlab-runner",
+            namespace=runners.namespace,
+            scrape_job=monitor.job,
+            leaked_pod_age_seconds=leaked_after,
+            manager_namespace=runners.namespace,
+            job_namespaces=[runners.job_namespace, runners.dind_namespace],
+            runner_types=[name for name, _ in enabled_types(runners)],
+            depends_on=ready,
+        ),
+    )
