@@ -238,6 +238,13 @@ class GitLabApi(StrictModel):
     project_id: NumericId | None = None
 
 
+ComputeKey = Literal["cpu", "memory"]
+
+
+def _compute(cpu: str, memory: str) -> dict[ComputeKey, str]:
+    return {"cpu": cpu, "memory": memory}
+
+
 class Budget(StrictModel):
     """ResourceQuota ``hard`` entries and LimitRange container bounds for one namespace."""
 
@@ -253,17 +260,15 @@ class Budget(StrictModel):
         ],
         Quantity,
     ]
-    default_request: dict[Literal["cpu", "memory"], Quantity] = Field(
-        default_factory=lambda: {"cpu": "100m", "memory": "128Mi"},
+    default_request: dict[ComputeKey, Quantity] = Field(
+        default_factory=lambda: _compute("100m", "128Mi"),
         description="Requests of a container that sets none.",
     )
-    default_limit: dict[Literal["cpu", "memory"], Quantity] = Field(
-        default_factory=lambda: {"cpu": "1", "memory": "1Gi"},
+    default_limit: dict[ComputeKey, Quantity] = Field(
+        default_factory=lambda: _compute("1", "1Gi"),
         description="Limits of a container that sets none.",
     )
-    max: dict[Literal["cpu", "memory"], Quantity] = Field(
-        description="Largest limits one container may have."
-    )
+    max: dict[ComputeKey, Quantity] = Field(description="Largest limits one container may have.")
 
 
 def _budget(quota: dict[str, str], max_: dict[str, str]) -> Any:

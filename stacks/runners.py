@@ -69,8 +69,8 @@ from stacks.config_runners import (
     RunnerType,
     attic_wiring_active,
     enabled_types,
-    wiring_caches,
     job_namespace_of,
+    wiring_caches,
 )
 from stacks.loader import ResolvedEnvironment
 from stacks.providers import cluster_providers

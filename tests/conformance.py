@@ -27,7 +27,7 @@ OPEN_VALUES = frozenset(
 )
 
 # Keys that chart templates read but values.yaml does not list (charts.md §4.2).
-TEMPLATE_ONLY = {
+TEMPLATE_ONLY: dict[str, set[tuple[str, ...]]] = {
     "minio-operator": {("operator", "image", "digest")},
     # Listed only in a comment of values.yaml; read by the bucket hook template.
     "seaweedfs": {("filer", "s3", "createBuckets")},

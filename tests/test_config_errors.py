@@ -528,7 +528,7 @@ def test_in_cluster_storage_without_outside_clients_needs_no_ingress(tmp_path: P
     assert config.base.attic.storage.public_endpoint is None
 
 
-_CACHES = {
+_CACHES: dict[str, Any] = {
     "caches": [{"name": "main"}],
     "tokens": [
         {
@@ -562,7 +562,7 @@ _CACHES = {
             {"types": {"docker": {"concurrent": 40}}},
             {},
             "runners.budgets.jobs.quota.limits.cpu",
-            "is below what docker, nix, rocky8, rocky9 need at full concurrency (167",
+            "is below what docker, nix, rocky8, rocky9 need at full concurrency (138",
         ),
         (
             {"types": {"nix": {"job_ceilings": {"cpu_limit": "16"}}}},

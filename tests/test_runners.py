@@ -187,9 +187,9 @@ def test_namespace_per_job_gets_cluster_wide_rights_and_cleanup(variants_synth: 
     assert values["rbac"]["clusterWideAccess"] is True
     spec = json.loads(
         next(
-            cm["data"]["spec.json"]
+            cm["data"]["cleanup.json"]
             for cm in resources(doc, "kubernetes_config_map_v1").values()
-            if "spec.json" in cm.get("data", {})
+            if "cleanup.json" in cm.get("data", {})
         )
     )
     assert spec["namespace_per_job"] == {"prefix": "ci-job-"}

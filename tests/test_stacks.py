@@ -21,7 +21,9 @@ def test_one_stack_per_kind_and_environment(
     expected = {f"{k.name}-{env}" for k in STACK_KINDS for env in example_config.environments}
     assert set(example_synth.stack_names()) == expected
     assert expected == {
-        f"{kind}-{env}" for kind in ("platform", "attic") for env in ("dev", "staging", "prod")
+        f"{kind}-{env}"
+        for kind in ("platform", "runners", "attic")
+        for env in ("dev", "staging", "prod")
     }
 
 
