@@ -190,10 +190,10 @@ def _bazel(
 ) -> str:
     from constructs_lib.bazel.bazel_remote import (
         GRPC_PORT,
+        HTTP_PORT as BAZEL_HTTP_PORT,
         BazelRemote,
         BazelRemoteProps,
     )
-    from constructs_lib.bazel.bazel_remote import HTTP_PORT as BAZEL_HTTP_PORT
     from constructs_lib.versions import BAZEL_REMOTE_IMAGE
 
     bazel = env.config.attic.bazel_cache

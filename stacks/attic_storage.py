@@ -238,8 +238,11 @@ def _in_cluster(
         endpoints, service, port = server.endpoints, server.service_name, S3_PORT
         release: ITerraformDependable = server.helm.release
     else:
-        from constructs_lib.storage.minio_tenant import S3_PORT as MINIO_PORT
-        from constructs_lib.storage.minio_tenant import MinioTenant, MinioTenantProps
+        from constructs_lib.storage.minio_tenant import (
+            S3_PORT as MINIO_PORT,
+            MinioTenant,
+            MinioTenantProps,
+        )
         from constructs_lib.versions import MINIO_IMAGE
 
         settings_m = storage.minio

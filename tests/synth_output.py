@@ -58,3 +58,16 @@ def namespace_name(doc: dict[str, Any], value: str) -> str:
         ns = resources(doc, "kubernetes_namespace_v1")[value[len(prefix) : -len(suffix)]]
         return str(ns["metadata"]["name"])
     return value
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """Every key and string value in nested data."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from strings_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)
+    elif isinstance(value, str):
+        yield value

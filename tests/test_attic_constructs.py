@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from cdktf import TerraformStack, Testing as CdktfTesting
 
 from constructs_lib.attic.attic_server import AtticServer, AtticServerProps
 from constructs_lib.attic.humantime import parse_duration

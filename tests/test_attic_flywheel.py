@@ -24,8 +24,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from cdktf import TerraformStack, Testing as CdktfTesting
 
 from constructs_lib.runners.attic_flywheel import (
     FLYWHEEL_DIR,

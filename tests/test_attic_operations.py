@@ -9,8 +9,7 @@ import tomllib
 from typing import Any
 
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from cdktf import TerraformStack, Testing as CdktfTesting
 
 from constructs_lib.attic.cache_init import AtticCaches, AtticCachesProps, CacheSpec
 from constructs_lib.attic.ops import attic_ops

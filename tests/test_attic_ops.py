@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import re
@@ -28,6 +27,7 @@ from constructs_lib.attic.ops.attic_ops import (
     run_caches,
     run_tokens,
 )
+from tests.ops_scripts import imported_modules
 
 SCRIPT = Path(attic_ops.__file__)
 ATTIC_TOKEN = "eyJhbGciOiJIUzI1NiJ9.ATTIC-ADMIN-TOKEN-SENTINEL.c2ln"
@@ -1166,14 +1166,6 @@ def test_invalid_tokens_spec_lists_every_problem(
 
 
 def test_script_imports_only_the_standard_library() -> None:
-    tree = ast.parse(SCRIPT.read_text(encoding="utf-8"))
-    modules: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative imports do not work from a ConfigMap"
-            assert node.module is not None
-            modules.add(node.module.split(".")[0])
+    modules = imported_modules(SCRIPT)
     assert modules, "no imports found"
     assert modules <= set(sys.stdlib_module_names), modules - set(sys.stdlib_module_names)

@@ -11,8 +11,7 @@ from typing import Any
 
 import promql_parser
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from cdktf import TerraformStack, Testing as CdktfTesting
 
 from constructs_lib.monitoring.attic_slo import (
     BUDGET_REMAINING,
@@ -26,6 +25,7 @@ from constructs_lib.monitoring.attic_slo import (
 from constructs_lib.monitoring.prometheus_rule import PrometheusRule, PrometheusRuleProps
 from constructs_lib.validation import PropsError
 from tests.conformance import crd_errors, crd_validator
+from tests.synth_output import strings_in
 
 # Every metric name a rule may read, with where it is documented. Written out here instead of
 # imported, so a misspelt name in the library fails rather than being copied into the list.
@@ -125,18 +125,6 @@ def _metric_names(expr: str) -> set[str]:
 def _parse(expr: str) -> Any:
     """The AST, typed loosely: the stubs type nodes as ``Expr`` without their fields."""
     return promql_parser.parse(expr)
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-    elif isinstance(value, str):
-        yield value
 
 
 def _stack() -> TerraformStack:
@@ -278,7 +266,7 @@ def test_every_alert_says_how_long_how_bad_what_and_where_from(overrides):
 @pytest.mark.parametrize("overrides", VARIANTS)
 def test_no_string_looks_like_a_terraform_template(overrides):
     # cdktf writes strings into Terraform JSON, where ${...} and %{...} are interpolated.
-    for text in _strings(attic_rule_groups(_props(**overrides))):
+    for text in strings_in(attic_rule_groups(_props(**overrides))):
         assert "${" not in text, text
         assert "%{" not in text, text
 

@@ -3,7 +3,6 @@ RunnerJobCleanup construct that ships it."""
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import sys
@@ -14,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from cdktf import TerraformStack, Testing as CdktfTesting
 
 from constructs_lib.runners.job_cleanup import (
     RUNNER_NAMESPACE_PER_JOB_PREFIX,
@@ -26,6 +24,7 @@ from constructs_lib.runners.labels import JOB_POD_LABELS, job_pod_selector
 from constructs_lib.runners.ops import runner_cleanup
 from constructs_lib.runners.ops.runner_cleanup import KubeApi, Run, Spec, duration, parse_spec
 from constructs_lib.validation import PropsError
+from tests.ops_scripts import imported_modules
 from tests.synth_output import resources
 from tests.test_attic_ops import FakeServer, Recorded
 
@@ -572,15 +571,7 @@ def test_invalid_spec_lists_every_problem(
 
 
 def test_script_imports_only_the_standard_library() -> None:
-    tree = ast.parse(SCRIPT.read_text(encoding="utf-8"))
-    modules: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative imports do not work from a ConfigMap"
-            assert node.module is not None
-            modules.add(node.module.split(".")[0])
+    modules = imported_modules(SCRIPT)
     assert modules, "no imports found"
     assert modules <= set(sys.stdlib_module_names), modules - set(sys.stdlib_module_names)
 

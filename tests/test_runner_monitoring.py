@@ -12,8 +12,7 @@ from typing import Any
 
 import promql_parser
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from cdktf import TerraformStack, Testing as CdktfTesting
 
 from constructs_lib.monitoring.pod_monitor import PodMonitor, PodMonitorProps
 from constructs_lib.monitoring.runner_alerts import (
@@ -28,6 +27,7 @@ from constructs_lib.monitoring.runner_alerts import (
 from constructs_lib.runners.labels import MANAGER_LABELS, RUNNER_TYPES
 from constructs_lib.validation import PropsError
 from tests.conformance import crd_errors, crd_validator
+from tests.synth_output import strings_in
 
 # Labels every series scraped through the runner PodMonitor carries: the operator's target
 # labels (prometheus-operator pkg/prometheus/promcfg.go generatePodMonitorConfig: namespace,
@@ -255,18 +255,6 @@ def _stack() -> TerraformStack:
     return TerraformStack(CdktfTesting.app(), "test")
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-    elif isinstance(value, str):
-        yield value
-
-
 def _pod_monitor_props(**overrides: Any) -> PodMonitorProps:
     base = PodMonitorProps(
         name="gitlab-runner",
@@ -341,7 +329,7 @@ def test_runner_series_are_selected_by_job_and_manager_namespace(overrides):
 
 @pytest.mark.parametrize("overrides", VARIANTS)
 def test_no_string_looks_like_a_terraform_template(overrides):
-    for text in _strings(runner_rule_groups(_props(**overrides))):
+    for text in strings_in(runner_rule_groups(_props(**overrides))):
         assert "${" not in text, text
         assert "%{" not in text, text
 

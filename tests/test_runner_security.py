@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from cdktf import TerraformStack, Testing as CdktfTesting
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
 
 from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps

@@ -40,7 +40,7 @@ from constructs_lib.attic.ops_pod import (
     ops_revision,
     ops_script,
 )
-from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
+from constructs_lib.kubernetes.admission_policy import deny_admission_policy
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import DNS_LABEL, raise_if_problems
 
@@ -296,23 +296,7 @@ class AtticTokenRotation(Construct):
                 ],
             },
         }
-        policy = CustomResource(
-            self, "AdmissionPolicy", CustomResourceProps(manifest=self.admission_policy_manifest)
-        )
-        binding = CustomResource(
-            self,
-            "AdmissionPolicyBinding",
-            CustomResourceProps(
-                manifest={
-                    "apiVersion": "admissionregistration.k8s.io/v1",
-                    "kind": "ValidatingAdmissionPolicyBinding",
-                    "metadata": {"name": policy_name, "labels": self.labels},
-                    "spec": {"policyName": policy_name, "validationActions": ["Deny"]},
-                },
-                depends_on=[policy.resource],
-            ),
-        )
-        return [policy.resource, binding.resource]
+        return list(deny_admission_policy(self, self.admission_policy_manifest))
 
 
 def _cel(text: str) -> str:

@@ -25,7 +25,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from constructs_lib.monitoring.prometheus_rule import is_duration
+from constructs_lib.monitoring.prometheus_rule import (
+    alert_rule as _alert,
+    is_duration,
+    promql_number as _num,
+    short_duration as _human,
+)
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
 IngressController = Literal["traefik", "nginx"]
@@ -716,38 +721,3 @@ def _postgres_alerts(props: AtticSloProps) -> list[dict[str, Any]]:
             ),
         ]
     return rules
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
-def _alert(
-    name: str,
-    expr: str,
-    *,
-    for_: str,
-    severity: str,
-    summary: str,
-    description: str,
-    runbook: str,
-    labels: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    return {
-        "alert": name,
-        "expr": expr,
-        "for": for_,
-        "labels": {"severity": severity, **(labels or {})},
-        "annotations": {"summary": summary, "description": description, "runbook": runbook},
-    }
-
-
-def _num(value: float) -> str:
-    """A threshold as PromQL reads it: ``0.0144`` rather than ``0.014400000000000001``."""
-    return f"{value:.10g}"
-
-
-def _human(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

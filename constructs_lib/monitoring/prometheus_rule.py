@@ -196,3 +196,37 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return [_plain(v) for v in value]
     return value
+
+
+def alert_rule(
+    name: str,
+    expr: str,
+    *,
+    for_: str,
+    severity: str,
+    summary: str,
+    description: str,
+    runbook: str,
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """One alerting rule with the annotations every rule of ours carries."""
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": for_,
+        "labels": {"severity": severity, **(labels or {})},
+        "annotations": {"summary": summary, "description": description, "runbook": runbook},
+    }
+
+
+def promql_number(value: float) -> str:
+    """A threshold as PromQL reads it: ``0.0144`` rather than ``0.014400000000000001``."""
+    return f"{value:.10g}"
+
+
+def short_duration(seconds: int) -> str:
+    """Seconds in the largest unit that divides them (``5400`` is ``90m``), as in rule text."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -45,7 +45,10 @@ from constructs import Construct
 from constructs_lib.monitoring.prometheus_rule import (
     PrometheusRule,
     PrometheusRuleProps,
+    alert_rule as _alert,
     is_duration,
+    promql_number as _num,
+    short_duration as _human,
 )
 from constructs_lib.runners.labels import (
     JOB_POD_LABELS,
@@ -481,37 +484,5 @@ def _job_pod_alerts(props: RunnerAlertsProps) -> list[dict[str, Any]]:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _alert(
-    name: str,
-    expr: str,
-    *,
-    for_: str,
-    severity: str,
-    summary: str,
-    description: str,
-    runbook: str,
-    labels: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    return {
-        "alert": name,
-        "expr": expr,
-        "for": for_,
-        "labels": {"severity": severity, **(labels or {})},
-        "annotations": {"summary": summary, "description": description, "runbook": runbook},
-    }
-
-
-def _num(value: float) -> str:
-    """A threshold as PromQL reads it: ``0.9`` rather than ``0.9000000000000001``."""
-    return f"{value:.10g}"
-
-
 def _pct(share: float) -> str:
     return f"{_num(share * 100)} %"
-
-
-def _human(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -36,7 +36,7 @@ from cdktf_cdktf_provider_kubernetes.role_binding_v1 import (
 from cdktf_cdktf_provider_kubernetes.role_v1 import RoleV1, RoleV1Metadata, RoleV1Rule
 from constructs import Construct
 
-from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
+from constructs_lib.kubernetes.admission_policy import deny_admission_policy
 from constructs_lib.runners.labels import PART_OF
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
@@ -203,22 +203,7 @@ class AgentCiAccess(Construct):
                 ],
             },
         }
-        policy = CustomResource(
-            self, "AdmissionPolicy", CustomResourceProps(manifest=self.admission_policy_manifest)
-        )
-        CustomResource(
-            self,
-            "AdmissionPolicyBinding",
-            CustomResourceProps(
-                manifest={
-                    "apiVersion": "admissionregistration.k8s.io/v1",
-                    "kind": "ValidatingAdmissionPolicyBinding",
-                    "metadata": {"name": policy_name, "labels": labels},
-                    "spec": {"policyName": policy_name, "validationActions": ["Deny"]},
-                },
-                depends_on=[policy.resource],
-            ),
-        )
+        deny_admission_policy(self, self.admission_policy_manifest)
 
 
 def _problems(props: AgentCiAccessProps) -> list[str]:

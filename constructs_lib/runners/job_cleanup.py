@@ -38,7 +38,7 @@ from cdktf_cdktf_provider_kubernetes.role_v1 import RoleV1, RoleV1Rule
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
-from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
+from constructs_lib.kubernetes.admission_policy import deny_admission_policy
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.structs import to_struct
@@ -284,22 +284,7 @@ class RunnerJobCleanup(Construct):
                 ],
             },
         }
-        policy = CustomResource(
-            self, "AdmissionPolicy", CustomResourceProps(manifest=self.admission_policy_manifest)
-        )
-        policy_binding = CustomResource(
-            self,
-            "AdmissionPolicyBinding",
-            CustomResourceProps(
-                manifest={
-                    "apiVersion": "admissionregistration.k8s.io/v1",
-                    "kind": "ValidatingAdmissionPolicyBinding",
-                    "metadata": metadata,
-                    "spec": {"policyName": cluster_name, "validationActions": ["Deny"]},
-                },
-                depends_on=[policy.resource],
-            ),
-        )
+        policy, policy_binding = deny_admission_policy(self, self.admission_policy_manifest)
         role = ClusterRoleV1(
             self,
             "ClusterRole",
@@ -315,7 +300,7 @@ class RunnerJobCleanup(Construct):
             "ClusterRoleBinding",
             metadata=metadata,
             # The policy is in force before the permission it narrows is granted.
-            depends_on=[role, policy_binding.resource],
+            depends_on=[role, policy_binding],
             role_ref=ClusterRoleBindingV1RoleRef(
                 api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_name
             ),
@@ -325,7 +310,7 @@ class RunnerJobCleanup(Construct):
                 )
             ],
         )
-        return [policy.resource, policy_binding.resource, role, binding]
+        return [policy, policy_binding, role, binding]
 
 
 def _is_positive_int(value: object) -> bool:
