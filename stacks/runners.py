@@ -427,7 +427,7 @@ def _policies(scope: Construct, config: OrganizationConfig, namespaces: dict[str
         TrafficPolicyProps(
             name="runner-managers",
             namespace=namespaces[runners.namespace],
-            pod_selector={"app.kubernetes.io/part-of": "gitlab-runners"},
+            pod_selector=dict(MANAGER_LABELS),
             ingress=manager_in,
             egress=[Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=list(API_SERVER_PORTS))],
         ),

@@ -394,3 +394,10 @@ def test_job_placement_is_separate_from_manager_placement(variants_synth: SynthO
     assert kube["node_tolerations"] == {"ci=jobs": "NoSchedule", "spot": ""}
     assert values["podDisruptionBudget"] == {"maxUnavailable": 1}
     assert values["replicas"] == 2
+
+
+def test_manager_policy_selects_only_manager_pods(example_synth: SynthOutput):
+    doc = example_synth.stack("runners-prod")
+    policy = resources(doc, "kubernetes_network_policy_v1")["ManagerPolicy"]
+    selector = policy["spec"]["pod_selector"]["match_labels"]
+    assert selector["app.kubernetes.io/component"] == "runner-manager"
