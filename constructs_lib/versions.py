@@ -278,3 +278,30 @@ ALL_IMAGES: tuple[ImagePin, ...] = (
     ROCKY8_IMAGE,
     ROCKY9_IMAGE,
 )
+
+# --- Images of CI jobs (the repository's .gitlab-ci.yml and templates/*/template.yml) ---
+
+# OpenTofu 1.13.1 for plan/apply jobs (Alpine-based, with a shell). Index digest as pinned with
+# its multi-arch note in a public Go module (``DefaultImage`` of kubectl-tuggy's tofu package).
+TOFU_IMAGE = ImagePin(
+    repository="ghcr.io/opentofu/opentofu",
+    tag="1.13.1",
+    digest="sha256:1df996fca13806a20d5a3d3ad54acdcf76bcb1aa4ac30b5ba169b9e4cecdbcc8",
+)
+
+# Node 24 on Debian bookworm for jobs that synthesize (cdktf needs Node; bookworm's python3 is
+# 3.11). The digest is ``node:24-bookworm-slim`` when it was 24.18.0, as pinned in two public
+# Dockerfiles; the tag moves, the digest does not.
+CI_NODE_IMAGE = ImagePin(
+    repository="docker.io/library/node",
+    tag="24-bookworm-slim",
+    digest="sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d",
+)
+
+# kubectl 1.34.1 with a shell (registry.k8s.io/kubectl has none, and CI jobs need one), for the
+# k8s-deploy component. The same tag@digest pair is pinned in several public manifests.
+KUBECTL_IMAGE = ImagePin(
+    repository="docker.io/alpine/k8s",
+    tag="1.34.1",
+    digest="sha256:ec714df3813b5405292860f8a1c55c5727bf8c33c88992f1e981efad8065547f",
+)

@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stacks.loader import LoadedConfig, ResolvedEnvironment
+from stacks.stack_kinds import STACK_KINDS, stack_id
 
 if TYPE_CHECKING:
     from cdktf import App, TerraformStack
 
-
-@dataclass(frozen=True, slots=True)
-class StackKind:
-    """A kind of stack, instantiated once per environment as ``<name>-<env>``.
-
-    Attributes:
-        name: the kind; part of every stack id and GitLab state name, so never renamed.
-        depends_on: kinds that must be applied first in the same environment.
-    """
-
-    name: str
-    depends_on: tuple[str, ...] = ()
-
-
-# Declared in apply order: a kind only depends on kinds above it (a test holds us to that).
-STACK_KINDS: tuple[StackKind, ...] = (
-    StackKind("platform"),
-    # Attic delivers the CI token into the runners' job namespace, so runners come first.
-    StackKind("runners"),
-    StackKind("attic", depends_on=("platform", "runners")),
-)
-
-
-def stack_id(kind: str, environment: str) -> str:
-    """Stack id, output folder and GitLab state name of one stack."""
-    return f"{kind}-{environment}"
+__all__ = ["STACK_KINDS", "apply_order", "build_app", "stack_id"]
 
 
 def apply_order(config: LoadedConfig, environment: str | None = None) -> list[str]:

@@ -1,5 +1,5 @@
-"""``attic-iac``: synthesize, validate the config, print its schema, list stacks, mint and
-inspect Attic tokens."""
+"""``attic-iac``: synthesize, validate the config, print its schema, list stacks, run OpenTofu
+on them, mint and inspect Attic tokens."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ EXIT_BAD_INPUT = 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; exit 2 on bad input, with one line per problem and no traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["tofu"]:
+        # Its own parser: it needs no config and no third-party package (CI runs it as
+        # ``python3 -m stacks.tofu`` in the OpenTofu image).
+        from stacks import tofu
+
+        return tofu.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args))
@@ -52,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     stacks.add_argument("--env", help="only this environment")
     stacks.set_defaults(handler=_stacks)
 
+    sub.add_parser(
+        "tofu",
+        add_help=False,
+        help="run OpenTofu on synthesized stacks with GitLab state (attic-iac tofu --help)",
+    )
     _add_token_commands(sub)
     return parser
 
