@@ -212,3 +212,23 @@ def test_synth_runs_without_the_node_end_of_life_warning(
     example_cli_synth: tuple[CliRun, SynthOutput],
 ):
     assert "end-of-life" not in example_cli_synth[0].stderr
+
+
+def test_validate_rejects_a_bad_config_with_exit_2_and_one_line_per_problem(tmp_path: Path):
+    import yaml
+
+    document = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    document["gitlab"]["url"] = "http://gitlab.example.com"
+    document["attic"]["api"]["min_replicas"] = 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(document))
+    started = time.monotonic()
+    proc = _run("validate", "--config", str(bad))
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(errors) == 2, proc.stderr
+    assert any("gitlab.url" in line and "http://gitlab.example.com" in line for line in errors)
+    assert any("attic.api.min_replicas" in line for line in errors)
+    # no cdktf, no Node: validating is quick enough for an editor hook
+    assert time.monotonic() - started < 20
