@@ -1,5 +1,5 @@
 """``attic-iac``: synthesize, validate the config, print its schema, list stacks, run OpenTofu
-on them, mint and inspect Attic tokens."""
+on them, check the deployed environments' health, mint and inspect Attic tokens."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.lines:
             print(f"error: {line}", file=sys.stderr)
-        print(f"{len(exc.lines)} problem(s); nothing was synthesized.", file=sys.stderr)
+        outcome = "nothing was synthesized" if args.command == "synth" else "nothing was done"
+        print(f"{len(exc.lines)} problem(s); {outcome}.", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 
@@ -58,6 +59,36 @@ def _parser() -> argparse.ArgumentParser:
     stacks = sub.add_parser("stacks", parents=[common], help="list stacks in apply order")
     stacks.add_argument("--env", help="only this environment")
     stacks.set_defaults(handler=_stacks)
+
+    from stacks.health import DEFAULT_TIMEOUT, TOKEN_ENV
+
+    health = sub.add_parser(
+        "health",
+        parents=[common],
+        help="check each environment's Attic endpoint and runner managers",
+        description="GET / and each public cache's nix-cache-info per environment, then, "
+        f"when ${TOKEN_ENV} is set (scope read_api), the runners this config creates and "
+        "their managers in GitLab. One line per check; exit 0 all good, 1 on any failure "
+        "(one 'error:' line each on stderr), 2 on bad input.",
+    )
+    health.add_argument("--env", help="only this environment")
+    health.add_argument(
+        "--attic-url",
+        metavar="URL",
+        help="reach atticd here instead of its public URL, e.g. http://127.0.0.1:8080 after "
+        "'kubectl -n attic port-forward svc/attic 8080:80' (needs --env)",
+    )
+    health.add_argument(
+        "--gitlab-url", metavar="URL", help="GitLab for the runner check (default: gitlab.url)"
+    )
+    health.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"per request (default: {DEFAULT_TIMEOUT:g})",
+    )
+    health.set_defaults(handler=_health)
 
     sub.add_parser(
         "tofu",
@@ -125,6 +156,22 @@ def _stacks(args: argparse.Namespace) -> int:
     for name in apply_order(config, args.env):
         print(name)
     return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    import os
+
+    from stacks.health import TOKEN_ENV, HealthOptions, run_health
+
+    config = _load(args)
+    options = HealthOptions(
+        env=args.env,
+        attic_url=args.attic_url,
+        gitlab_url=args.gitlab_url,
+        timeout=args.timeout,
+        token=os.environ.get(TOKEN_ENV) or None,
+    )
+    return run_health(config, options)
 
 
 _KEY_HELP = (
