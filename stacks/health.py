@@ -421,7 +421,7 @@ def _list_runners(env_name: str, gitlab: GitLab, path: str) -> list[dict[str, An
             hints = {
                 401: " (GITLAB_TOKEN rejected: expired or revoked?)",
                 403: " (the token needs scope read_api, its user a role that may list these "
-                "runners: Maintainer on the group or project)",
+                "runners: Owner of the group, Maintainer of the project)",
                 404: " (no such group or project, or the token cannot see it)",
             }
             detail = _http_failure(reply) + hints.get(reply.status or 0, "")

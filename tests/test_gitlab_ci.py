@@ -262,6 +262,16 @@ def test_every_config_environment_has_plan_apply_rollback_and_health(
         assert envs == set(example_config.environments)
 
 
+def test_environment_scoped_variables_reach_every_job_that_runs_tofu_or_health() -> None:
+    """GitLab gives an environment-scoped variable only to jobs naming that environment."""
+    actions = {"plan": "prepare", "apply": None, "rollback": None, "health": "verify"}
+    for name, job in resolved_jobs().items():
+        kind = name.partition(":")[0]
+        if kind in actions:
+            assert job["environment"]["name"] == environment_of(job), name
+            assert job["environment"].get("action") == actions[kind], name
+
+
 def test_health_runs_after_its_apply() -> None:
     jobs = resolved_jobs()
     for name, job in jobs.items():
