@@ -11,7 +11,7 @@ NODE_VERSION := 24.21.0
 NODE_ARCH := $(shell uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
 NODE := .tools/node/bin/node
 
-.PHONY: setup synth test lint typecheck pytest bench snapshots-update schema clean
+.PHONY: setup synth test lint typecheck pytest bench snapshots-update schema components clean
 
 setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(NODE)
 
@@ -55,6 +55,10 @@ snapshots-update: setup
 
 schema: $(VENV)/.installed
 	$(VENV)/bin/attic-iac schema > config/organization.schema.json
+
+# Regenerate templates/*/template.yml (the CI/CD components) from stacks/ci_components.py.
+components: $(VENV)/.installed
+	$(PY) -m stacks.ci_components --write
 
 bench: $(VENV)/.installed $(NODE)
 	$(PY) -m tests.bench
