@@ -46,7 +46,8 @@ from stacks.attic_operations import build_operations, storage_host
 from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
 from stacks.backend import gitlab_state_backend
 from stacks.config import Attic, attic_client_namespaces
-from stacks.loader import ResolvedEnvironment, deep_merge
+from stacks.config_base import deep_merge
+from stacks.loader import ResolvedEnvironment
 from stacks.providers import cluster_providers, generator_providers
 
 OBJECT_STORE = "pg-backups"

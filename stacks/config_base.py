@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -85,3 +86,15 @@ def _cache_name(value: str) -> str:
 
 
 CacheName = Annotated[str, AfterValidator(_cache_name)]
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Maps merge key by key; lists and scalars in ``override`` replace the base value."""
+    result = dict(base)
+    for key, value in override.items():
+        current = result.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            result[key] = deep_merge(current, value)
+        else:
+            result[key] = value
+    return result

@@ -23,6 +23,7 @@ from stacks.config_base import (
     Quantity,
     Resources,
     StrictModel,
+    deep_merge,
     digits,
     resources_field,
 )
@@ -190,16 +191,6 @@ TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 class RunnerTypes(StrictModel):
     """The five runner types; each is on unless ``enabled: false``."""
 
@@ -215,7 +206,7 @@ class RunnerTypes(StrictModel):
         if not isinstance(data, dict):
             return data
         return {
-            name: _merge(TYPE_DEFAULTS[name], value)
+            name: deep_merge(copy.deepcopy(TYPE_DEFAULTS[name]), value)
             if name in TYPE_DEFAULTS and isinstance(value, dict)
             else value
             for name, value in data.items()

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from stacks.config import Environment, OrganizationConfig, cross_field_problems
+from stacks.config_base import deep_merge
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 USER_CONFIG = CONFIG_DIR / "organization.yaml"
@@ -201,18 +202,6 @@ def _environment_problems(
                     Problem(p.path, f"{p.message} (in environment '{name}')", p.value, p.allowed)
                 )
     return problems
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Maps merge key by key; lists and scalars in ``override`` replace the base value."""
-    result = dict(base)
-    for key, value in override.items():
-        current = result.get(key)
-        if isinstance(current, Mapping) and isinstance(value, Mapping):
-            result[key] = deep_merge(current, value)
-        else:
-            result[key] = value
-    return result
 
 
 def _overridden(overrides: Mapping[str, Any], path: Path_) -> bool:

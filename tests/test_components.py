@@ -26,6 +26,7 @@ from jsonschema import Draft7Validator
 from constructs_lib import versions
 from constructs_lib.runners.flywheel_scripts import flywheel_scripts
 from stacks.ci_components import FLYWHEEL_DELIMITER, components, main, render, stale, write
+from tests.gitlab_ci import resolve_extends
 
 REPO = Path(__file__).resolve().parent.parent
 NAMES = ("nix-build", "docker-build", "k8s-deploy")
@@ -98,26 +99,6 @@ def interpolate(node: Any, values: dict[str, Any]) -> Any:
 def _jobs(name: str, **inputs: Any) -> dict[str, Any]:
     jobs: dict[str, Any] = interpolate(_documents(name)[1], _values(name, **inputs))
     return jobs
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """How ``extends`` merges: hashes deeply, anything else replaced."""
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _job(jobs: dict[str, Any], name: str) -> dict[str, Any]:
-    """Job ``name`` with its ``extends`` resolved."""
-    job = jobs[name]
-    if "extends" in job:
-        parent = _job(jobs, job["extends"])
-        job = _merge(parent, {k: v for k, v in job.items() if k != "extends"})
-    return job
 
 
 def _visible(jobs: dict[str, Any]) -> list[str]:
@@ -231,7 +212,7 @@ def test_jobs_validate_against_the_ci_schema(
 
     assert _errors(ci_schema, jobs) == []
     for job_name in _visible(jobs):
-        job = _job(jobs, job_name)
+        job = resolve_extends(jobs, job_name)
         assert _errors(ci_schema, {job_name: job}) == []
         # GitLab takes only strings and integers as variable values (booleans are refused).
         bad = {k: v for k, v in job["variables"].items() if type(v) not in (str, int)}
@@ -300,7 +281,7 @@ def _pinned_refs() -> set[str]:
 def test_every_image_is_a_pinned_digest(name: str, inputs: dict[str, Any]) -> None:
     jobs = _jobs(name, **inputs)
     for job_name in _visible(jobs):
-        job = _job(jobs, job_name)
+        job = resolve_extends(jobs, job_name)
         images = [job["image"]] + [s["name"] for s in job.get("services", [])]
         for image in images:
             assert image in _pinned_refs()
@@ -309,10 +290,10 @@ def test_every_image_is_a_pinned_digest(name: str, inputs: dict[str, Any]) -> No
 
 
 def test_images_and_tags_fit_the_fleet() -> None:
-    nix = _job(_jobs("nix-build"), "nix-build")
-    docker = _job(_jobs("docker-build"), "docker-build")
-    nix_image = _job(_jobs("docker-build", mode="nix"), "docker-build")
-    deploy = _job(_jobs("k8s-deploy"), "k8s-deploy")
+    nix = resolve_extends(_jobs("nix-build"), "nix-build")
+    docker = resolve_extends(_jobs("docker-build"), "docker-build")
+    nix_image = resolve_extends(_jobs("docker-build", mode="nix"), "docker-build")
+    deploy = resolve_extends(_jobs("k8s-deploy"), "k8s-deploy")
 
     assert (nix["image"], nix["tags"]) == (versions.NIX_IMAGE.ref, ["nix"])
     assert (docker["image"], docker["tags"]) == (versions.DOCKER_CLI_IMAGE.ref, ["dind"])
@@ -324,13 +305,13 @@ def test_images_and_tags_fit_the_fleet() -> None:
 
 
 def test_job_settings() -> None:
-    nix = _job(_jobs("nix-build", stage="nix"), "nix-build")
+    nix = resolve_extends(_jobs("nix-build", stage="nix"), "nix-build")
     assert nix["needs"] == []
     assert nix["stage"] == "nix"
     assert nix["interruptible"] is True
-    docker = _job(_jobs("docker-build"), "docker-build")
+    docker = resolve_extends(_jobs("docker-build"), "docker-build")
     assert (docker["stage"], docker["interruptible"]) == ("build", True)
-    deploy = _job(_jobs("k8s-deploy", environment="staging"), "k8s-deploy")
+    deploy = resolve_extends(_jobs("k8s-deploy", environment="staging"), "k8s-deploy")
     assert deploy["stage"] == "deploy"
     assert deploy["interruptible"] is False
     assert deploy["resource_group"] == "staging"
@@ -345,7 +326,7 @@ def test_job_settings() -> None:
 
 def test_nix_build_carries_the_runner_scripts_verbatim() -> None:
     scripts = flywheel_scripts()
-    job = _job(_jobs("nix-build"), "nix-build")
+    job = resolve_extends(_jobs("nix-build"), "nix-build")
 
     assert scripts["setup.sh"] in job["before_script"]
     writer = job["before_script"][-1]
@@ -585,7 +566,7 @@ def _nix_sandbox(box: Sandbox) -> None:
 
 def _nix_job(**inputs: Any) -> dict[str, Any]:
     values = {"server": SERVER, "cache": "ci", "push_timeout": 30, **inputs}
-    return _job(_jobs("nix-build", **values), "nix-build")
+    return resolve_extends(_jobs("nix-build", **values), "nix-build")
 
 
 def _config(box: Sandbox) -> dict[str, str]:
@@ -815,7 +796,7 @@ esac
 
 
 def _docker_job(**inputs: Any) -> dict[str, Any]:
-    return _job(_jobs("docker-build", **inputs), "docker-build")
+    return resolve_extends(_jobs("docker-build", **inputs), "docker-build")
 
 
 @pytest.mark.parametrize(
@@ -975,7 +956,8 @@ def test_k8s_deploy_applies_server_side_and_waits_for_the_applied_workloads(
 ) -> None:
     _stub(sandbox.bin / "kubectl", KUBECTL_STUB)
 
-    step = sandbox.run(_job(_jobs("k8s-deploy"), "k8s-deploy"), ("script",), env=_deploy_env())
+    deploy = resolve_extends(_jobs("k8s-deploy"), "k8s-deploy")
+    step = sandbox.run(deploy, ("script",), env=_deploy_env())
 
     assert step.code == 0, step.output
     calls = [call.split() for call in sandbox.calls("kubectl")]
@@ -993,7 +975,7 @@ def test_k8s_deploy_waits_for_the_selected_workloads_and_forces_when_asked(
     sandbox: Sandbox,
 ) -> None:
     _stub(sandbox.bin / "kubectl", KUBECTL_STUB)
-    job = _job(
+    job = resolve_extends(
         _jobs(
             "k8s-deploy",
             rollout_selector="app.kubernetes.io/part-of=shop",
@@ -1023,7 +1005,7 @@ def test_k8s_deploy_waits_for_the_selected_workloads_and_forces_when_asked(
 
 def test_k8s_deploy_fails_when_a_workload_does_not_roll_out(sandbox: Sandbox) -> None:
     _stub(sandbox.bin / "kubectl", KUBECTL_STUB)
-    job = _job(_jobs("k8s-deploy"), "k8s-deploy")
+    job = resolve_extends(_jobs("k8s-deploy"), "k8s-deploy")
 
     step = sandbox.run(job, ("script",), env=_deploy_env(FAKE_NOT_READY="deployment.apps/web"))
 
@@ -1035,7 +1017,7 @@ def test_k8s_deploy_fails_when_a_workload_does_not_roll_out(sandbox: Sandbox) ->
 
 def test_k8s_deploy_applies_nothing_when_the_dry_run_fails(sandbox: Sandbox) -> None:
     _stub(sandbox.bin / "kubectl", KUBECTL_STUB)
-    job = _job(_jobs("k8s-deploy"), "k8s-deploy")
+    job = resolve_extends(_jobs("k8s-deploy"), "k8s-deploy")
 
     step = sandbox.run(job, ("script",), env=_deploy_env(FAKE_DRY_RUN_FAIL="1"))
 
@@ -1045,7 +1027,7 @@ def test_k8s_deploy_applies_nothing_when_the_dry_run_fails(sandbox: Sandbox) -> 
 
 def test_k8s_deploy_without_an_agent_kubeconfig_explains(sandbox: Sandbox) -> None:
     _stub(sandbox.bin / "kubectl", KUBECTL_STUB)
-    job = _job(_jobs("k8s-deploy"), "k8s-deploy")
+    job = resolve_extends(_jobs("k8s-deploy"), "k8s-deploy")
 
     step = sandbox.run(job, ("script",), env={"FAKE_APPLIED": APPLIED})
 

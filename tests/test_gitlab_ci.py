@@ -3,7 +3,6 @@ creates (its ``rules`` evaluated here), and that its commands drive our tofu dri
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -19,6 +18,7 @@ from stacks import tofu
 from stacks.loader import LoadedConfig
 from stacks.stack_kinds import STACK_KINDS
 from tests.fake_tofu import calls, install
+from tests.gitlab_ci import resolve_extends
 from tests.synth_output import SynthOutput
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,32 +42,13 @@ def raw() -> dict[str, Any]:
     return loaded
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """GitLab's ``extends``: hashes merge deeply, everything else is replaced."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
 def resolved_jobs() -> dict[str, dict[str, Any]]:
     """Every visible job of our file with ``extends`` applied (included templates excluded)."""
     document = raw()
     definitions = {k: v for k, v in document.items() if k not in GLOBAL_KEYS}
-
-    def resolve(name: str) -> dict[str, Any]:
-        job = definitions[name]
-        parents = job.get("extends", [])
-        result: dict[str, Any] = {}
-        for parent in [parents] if isinstance(parents, str) else parents:
-            result = _merge(result, resolve(parent))
-        result = _merge(result, {k: v for k, v in job.items() if k != "extends"})
-        return result
-
-    return {name: resolve(name) for name in definitions if not name.startswith(".")}
+    return {
+        name: resolve_extends(definitions, name) for name in definitions if not name.startswith(".")
+    }
 
 
 _CLAUSE = re.compile(r"^\$(\w+)(?:\s*(==|!=|=~)\s*(.+))?$")
