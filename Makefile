@@ -40,6 +40,7 @@ synth: $(VENV)/.installed $(NODE)
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
@@ -56,9 +57,9 @@ snapshots-update: setup
 schema: $(VENV)/.installed
 	$(VENV)/bin/attic-iac schema > config/organization.schema.json
 
-# Regenerate templates/*/template.yml (the CI/CD components) from stacks/ci_components.py.
+# Regenerate templates/*/template.yml (the CI/CD components) from iac_tools/ci_components.py.
 components: $(VENV)/.installed
-	$(PY) -m stacks.ci_components --write
+	$(PY) -m iac_tools.ci_components --write
 
 bench: $(VENV)/.installed $(NODE)
 	$(PY) -m tests.bench

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from stacks.loader import LoadedConfig, ResolvedEnvironment
+from config_model.loader import LoadedConfig, ResolvedEnvironment
 from stacks.stack_kinds import STACK_KINDS, stack_id
 
 if TYPE_CHECKING:

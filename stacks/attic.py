@@ -10,6 +10,10 @@ from typing import Any
 from cdktf import ITerraformDependable, TerraformOutput, TerraformStack
 from constructs import Construct
 
+from config_model.attic import Attic
+from config_model.attic_rules import attic_client_namespaces
+from config_model.base import deep_merge
+from config_model.loader import ResolvedEnvironment
 from constructs_lib.attic.attic_server import SERVICE_PORT, AtticServer, AtticServerProps
 from constructs_lib.attic.cache_warm import DEFAULT_NAME as WARM
 from constructs_lib.attic.pod import HTTP_PORT, DatabaseRef
@@ -45,9 +49,6 @@ from constructs_lib.versions import ATTIC_IMAGE, POSTGRESQL_IMAGE
 from stacks.attic_operations import build_operations, storage_host
 from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
 from stacks.backend import gitlab_state_backend
-from stacks.config import Attic, attic_client_namespaces
-from stacks.config_base import deep_merge
-from stacks.loader import ResolvedEnvironment
 from stacks.providers import cluster_providers, generator_providers
 
 OBJECT_STORE = "pg-backups"

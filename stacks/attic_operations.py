@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 
 from constructs import Construct
 
+from config_model.attic import token_secret
+from config_model.loader import ResolvedEnvironment
 from constructs_lib.attic.attic_server import AtticServer
 from constructs_lib.attic.cache_init import AtticCaches, AtticCachesProps, CacheSpec
 from constructs_lib.attic.cache_warm import AtticCacheWarm, AtticCacheWarmProps
-from constructs_lib.attic.humantime import parse_duration
 from constructs_lib.attic.ops_pod import AtticadmInputs
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.attic.signing_key import AtticSigningKey
@@ -29,8 +30,7 @@ from constructs_lib.kubernetes.traffic_policy import (
 )
 from constructs_lib.versions import NIX_IMAGE, OPS_PYTHON_IMAGE
 from stacks.attic_storage import StorageWiring, compute, image_pin
-from stacks.config import token_secret
-from stacks.loader import ResolvedEnvironment
+from upstream_formats.humantime import parse_duration
 
 # The Kubernetes API server is not a pod; the rotation talks to it on these ports.
 API_SERVER_PORTS = (443, 6443)

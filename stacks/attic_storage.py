@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 from cdktf import ITerraformDependable, TerraformVariable
 from constructs import Construct
 
+from config_model.attic_rules import attic_client_namespaces
+from config_model.base import ImageOverride, Resources
+from config_model.loader import ResolvedEnvironment
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
 from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
@@ -23,9 +26,6 @@ from constructs_lib.storage.s3_credentials_secret import (
 )
 from constructs_lib.storage.s3_endpoint import S3Credentials, S3Endpoint, StorageIdentity
 from constructs_lib.versions import ImagePin
-from stacks.config import attic_client_namespaces
-from stacks.config_base import ImageOverride, Resources
-from stacks.loader import ResolvedEnvironment
 
 ATTIC_IDENTITY = "attic"
 BACKUP_IDENTITY = "postgres"

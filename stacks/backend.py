@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cdktf import HttpBackend, TerraformStack
 
-from stacks.config import STACK_NAME, GitLab
+from config_model.organization import STACK_NAME, GitLab
 
 
 def state_address(gitlab: GitLab, state_name: str) -> str:

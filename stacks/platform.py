@@ -9,6 +9,7 @@ from __future__ import annotations
 from cdktf import ITerraformDependable, TerraformStack
 from constructs import Construct
 
+from config_model.loader import ResolvedEnvironment
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
 from constructs_lib.platform.barman_cloud_plugin import BarmanCloudPlugin, BarmanCloudPluginProps
 from constructs_lib.platform.cert_manager import CertManager, CertManagerProps
@@ -18,7 +19,6 @@ from constructs_lib.platform.cnpg_operator import (
 )
 from constructs_lib.platform.minio_operator import MinioOperator, MinioOperatorProps
 from stacks.backend import gitlab_state_backend
-from stacks.loader import ResolvedEnvironment
 from stacks.providers import cluster_providers
 
 

@@ -14,8 +14,11 @@ from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
+from config_model.loader import ResolvedEnvironment
+from config_model.organization import OrganizationConfig
+from config_model.runner_rules import attic_wiring_active, wiring_caches
+from config_model.runners import Budget, Runners, RunnerType, enabled_types, job_namespace_of
 from constructs_lib.attic.attic_server import SERVICE_PORT
-from constructs_lib.attic.humantime import parse_duration
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
@@ -62,18 +65,8 @@ from constructs_lib.versions import (
 )
 from stacks.attic_storage import compute, image_pin
 from stacks.backend import gitlab_state_backend
-from stacks.config import OrganizationConfig
-from stacks.config_runners import (
-    Budget,
-    Runners,
-    RunnerType,
-    attic_wiring_active,
-    enabled_types,
-    job_namespace_of,
-    wiring_caches,
-)
-from stacks.loader import ResolvedEnvironment
 from stacks.providers import cluster_providers
+from upstream_formats.humantime import parse_duration
 
 DEFAULT_IMAGES: dict[str, ImagePin] = {
     "docker": ALPINE_IMAGE,
@@ -318,7 +311,7 @@ def _flywheel(
         )
     token_secret = None
     if wiring.token is not None:
-        from stacks.config import token_secret as secret_of
+        from config_model.attic import token_secret as secret_of
 
         token = next(t for t in attic.tokens if t.name == wiring.token)
         token_secret = secret_of(attic, token)[1]

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.loader import LoadedConfig
+from config_model.loader import LoadedConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,7 +76,7 @@ def main() -> int:
         full = [
             sys.executable,
             "-m",
-            "stacks.cli",
+            "iac_tools.cli",
             "synth",
             "--config",
             str(REPO / "config" / "organization.example.yaml"),

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stacks.cli import main
-from stacks.loader import EXAMPLE_CONFIG, LoadedConfig, load_config
+from config_model.loader import EXAMPLE_CONFIG, LoadedConfig, load_config
+from iac_tools.cli import main
 from stacks.synth import synthesize
 from tests.synth_output import SynthOutput
 

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from stacks.config_base import deep_merge
+from config_model.base import deep_merge
 
 
 def resolve_extends(jobs: Mapping[str, Any], name: str) -> dict[str, Any]:

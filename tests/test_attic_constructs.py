@@ -11,7 +11,6 @@ import yaml
 from cdktf import TerraformStack, Testing as CdktfTesting
 
 from constructs_lib.attic.attic_server import AtticServer, AtticServerProps
-from constructs_lib.attic.humantime import parse_duration
 from constructs_lib.attic.pod import DatabaseRef
 from constructs_lib.attic.server_config import render_server_toml, server_config_problems
 from constructs_lib.kubernetes.structs import to_struct
@@ -25,6 +24,7 @@ from constructs_lib.storage.s3_credentials_secret import (
 from constructs_lib.storage.s3_endpoint import StorageIdentity
 from constructs_lib.storage.seaweedfs import SeaweedFs, SeaweedFsProps
 from constructs_lib.validation import PropsError
+from upstream_formats.humantime import parse_duration
 
 GOOD: dict[str, Any] = {
     "listen": "0.0.0.0:8080",
@@ -264,7 +264,7 @@ def test_server_extra_errors_reach_the_user_as_one_clean_exit(tmp_path: Path):
         [
             sys.executable,
             "-m",
-            "stacks.cli",
+            "iac_tools.cli",
             "synth",
             "--config",
             str(config),

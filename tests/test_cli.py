@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from config_model.loader import EXAMPLE_CONFIG, LoadedConfig
 from stacks import app as app_module
-from stacks.loader import EXAMPLE_CONFIG, LoadedConfig
 from stacks.synth import summarize, synthesize
 from tests.conftest import DATA, REPO, CliRun
 from tests.synth_output import SynthOutput
@@ -37,7 +37,7 @@ def _tree_digest(root: Path) -> str:
 
 def _run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stacks.cli", *args],
+        [sys.executable, "-m", "iac_tools.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -93,7 +93,7 @@ def test_config_errors_are_found_before_jsii_starts(tmp_path: Path):
     config.write_text(BAD_CONFIG)
     code = (
         "import sys\n"
-        "from stacks.cli import main\n"
+        "from iac_tools.cli import main\n"
         f"rc = main(['synth', '--config', {str(config)!r}])\n"
         "loaded = [m for m in ('jsii', 'cdktf', 'constructs') if m in sys.modules]\n"
         "print(rc, loaded)\n"
@@ -144,7 +144,7 @@ def test_config_env_var_selects_the_file(tmp_path: Path, monkeypatch: pytest.Mon
     config = tmp_path / "mine.yaml"
     config.write_text(EXAMPLE_CONFIG.read_text())
     proc = subprocess.run(
-        [sys.executable, "-m", "stacks.cli", "stacks"],
+        [sys.executable, "-m", "iac_tools.cli", "stacks"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -15,7 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from stacks.cli import main
+from iac_tools.cli import main
 from tests.conftest import REPO, CliRun
 from tests.test_tokens import (
     HS256_VECTOR_SECRET_BASE64,
@@ -351,7 +351,7 @@ def test_inspect_without_key_exits_2(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_token_commands_load_no_cdktf_and_no_config(tmp_path: Path) -> None:
     script = (
-        "import sys; from stacks.cli import main\n"
+        "import sys; from iac_tools.cli import main\n"
         "code = main(['token', 'mint', '--sub', 's', '--validity', '1d', '--pull', 'c'])\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs')]\n"
         "print(code, heavy, file=sys.stderr)\n"

@@ -25,7 +25,7 @@ from jsonschema import Draft7Validator
 
 from constructs_lib import versions
 from constructs_lib.runners.flywheel_scripts import flywheel_scripts
-from stacks.ci_components import FLYWHEEL_DELIMITER, components, main, render, stale, write
+from iac_tools.ci_components import FLYWHEEL_DELIMITER, components, main, render, stale, write
 from tests.gitlab_ci import resolve_extends
 
 REPO = Path(__file__).resolve().parent.parent

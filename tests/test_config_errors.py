@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.loader import ConfigError, load_config
+from config_model.loader import ConfigError, load_config
 
 VALID: dict[str, Any] = {
     "organization": {"name": "acme", "full_name": "Acme Corp"},

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
+from config_model.loader import LoadedConfig
 from constructs_lib import versions
-from stacks import tofu
-from stacks.loader import LoadedConfig
+from iac_tools import tofu
 from stacks.stack_kinds import STACK_KINDS
 from tests.fake_tofu import calls, install
 from tests.gitlab_ci import resolve_extends
@@ -196,9 +196,9 @@ def test_applies_use_the_saved_plans_in_one_resource_group_per_environment() -> 
         env = environment_of(job)
         assert name == f"apply:{env}"
         script = " ".join(job["script"])
-        assert 'python3 -m stacks.tofu apply --all --env "$ATTIC_IAC_ENV"' in script
+        assert 'python3 -m iac_tools.tofu apply --all --env "$ATTIC_IAC_ENV"' in script
         assert "-auto-approve" not in script
-        assert "tofu apply" not in script.replace("stacks.tofu apply", "")
+        assert "tofu apply" not in script.replace("iac_tools.tofu apply", "")
         assert set(job["needs"]) == {"synth", f"plan:{env}"}
         assert job["environment"]["name"] == env
         assert job["resource_group"] == f"attic-iac-{env}"

@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from stacks.cli import main
-from stacks.health import attic_target, runners_path
-from stacks.loader import EXAMPLE_CONFIG, load_config
+from config_model.loader import EXAMPLE_CONFIG, load_config
+from iac_tools.cli import main
+from iac_tools.health import attic_target, runners_path
 
 TOKEN = "glpat-health-check-secret-0123456789"
 CACHE_INFO = b"StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 41\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stacks.loader import EXAMPLE_CONFIG, load_config
+from config_model.loader import EXAMPLE_CONFIG, load_config
 from tests.conftest import DATA
 from tests.synth_output import SynthOutput, addresses
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from constructs_lib.kubernetes.quantity import bytes_of, cpu_cores, parse_quantity
+from upstream_formats.k8s_quantity import bytes_of, cpu_cores, parse_quantity
 
 
 @pytest.mark.parametrize(

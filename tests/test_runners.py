@@ -71,7 +71,7 @@ def toml_key_problems(entry: dict[str, Any]) -> list[str]:
 
 
 def test_every_environment_has_a_runner_stack_applied_before_attic(example_synth: SynthOutput):
-    from stacks.loader import EXAMPLE_CONFIG, load_config
+    from config_model.loader import EXAMPLE_CONFIG, load_config
 
     order = apply_order(load_config(EXAMPLE_CONFIG))
     for env in ("dev", "staging", "prod"):

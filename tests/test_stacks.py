@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from config_model.loader import EXAMPLE_CONFIG, LoadedConfig
 from stacks.app import STACK_KINDS, apply_order
-from stacks.loader import EXAMPLE_CONFIG, LoadedConfig
 from tests.conftest import DATA, REPO
 from tests.synth_output import SynthOutput
 
@@ -107,7 +107,7 @@ def test_manifest_records_stack_dependencies(example_synth: SynthOutput):
 _AWS_PROBE = """
 import sys, tempfile
 from pathlib import Path
-from stacks.loader import load_config
+from config_model.loader import load_config
 from stacks.synth import synthesize
 synthesize(load_config(Path(sys.argv[1])), Path(tempfile.mkdtemp()) / "out")
 for provider in ("aws", "cloudflare", "gitlab"):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from stacks import tofu
-from stacks.cli import main as cli_main
+from iac_tools import tofu
+from iac_tools.cli import main as cli_main
 from tests.fake_tofu import LOCK_ID, calls, install
 from tests.synth_output import SynthOutput
 
@@ -383,7 +383,7 @@ def test_fake_tofu_through_attic_iac_cli(outdir: Path, fake: Path) -> None:
 def test_driver_runs_on_the_standard_library_alone(fake: Path) -> None:
     """CI's OpenTofu image has python3 and nothing else: -S drops site-packages."""
     result = subprocess.run(
-        [sys.executable, "-S", "-m", "stacks.tofu", "--help"],
+        [sys.executable, "-S", "-m", "iac_tools.tofu", "--help"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""Attic tokens (constructs_lib.attic.tokens) against upstream vectors, with PyJWT as the oracle.
+"""Attic tokens (upstream_formats.attic_tokens) against upstream vectors, with PyJWT as the oracle.
 
 The vectors are atticd's own test data (zhaofengli/attic ``token/src/tests.rs`` and the legacy
 ``server/src/access/tests.rs``), copied verbatim; expected permissions are upstream's asserts.
@@ -20,9 +20,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from constructs_lib.attic import tokens
-from constructs_lib.attic.names import NAME_RULE, PATTERN_RULE
-from constructs_lib.attic.tokens import (
+from upstream_formats import attic_tokens as tokens
+from upstream_formats.attic_names import NAME_RULE, PATTERN_RULE
+from upstream_formats.attic_tokens import (
     ENV_HS256_SECRET,
     ENV_RS256_PUBKEY,
     ENV_RS256_SECRET,

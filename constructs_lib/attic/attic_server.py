@@ -24,7 +24,6 @@ from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from cdktf_cdktf_provider_kubernetes.service_v1 import ServiceV1, ServiceV1Spec
 from constructs import Construct
 
-from constructs_lib.attic.humantime import parse_duration
 from constructs_lib.attic.pod import DatabaseRef, PodInputs, atticd_pod
 from constructs_lib.attic.server_config import render_server_toml, server_config_problems
 from constructs_lib.kubernetes.resources import ComputeResources
@@ -32,6 +31,7 @@ from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.storage.s3_endpoint import S3Credentials
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import ATTIC_IMAGE, ImagePin
+from upstream_formats.humantime import parse_duration
 
 SERVICE_PORT = 80
 

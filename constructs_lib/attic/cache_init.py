@@ -16,7 +16,6 @@ from cdktf_cdktf_provider_kubernetes.job_v1 import JobV1, JobV1Spec, JobV1Timeou
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
-from constructs_lib.attic.names import NAME_RULE, is_cache_name
 from constructs_lib.attic.ops_pod import (
     OPS_DIR,
     SCRIPT,
@@ -29,6 +28,7 @@ from constructs_lib.attic.ops_pod import (
 )
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import raise_if_problems
+from upstream_formats.attic_names import NAME_RULE, is_cache_name
 
 _MAX_RETENTION = 2**31 - 1
 

@@ -21,12 +21,12 @@ from cdktf_cdktf_provider_kubernetes.cron_job_v1 import CronJobV1, CronJobV1Spec
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
-from constructs_lib.attic.names import NAME_RULE, is_cache_name
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import NIX_IMAGE, ImagePin
+from upstream_formats.attic_names import NAME_RULE, is_cache_name
 
 SCRIPT = "cache_warm.sh"
 UID = 30000

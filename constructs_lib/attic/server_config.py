@@ -13,7 +13,7 @@ from typing import Any
 
 import tomli_w
 
-from constructs_lib.attic.humantime import parse_duration
+from upstream_formats.humantime import parse_duration
 
 # fastcdc 4 (ronomon) bounds, as documented in its source.
 CHUNK_BOUNDS = {

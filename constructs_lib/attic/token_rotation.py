@@ -28,7 +28,6 @@ from cdktf_cdktf_provider_kubernetes.role_v1 import RoleV1, RoleV1Rule
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
-from constructs_lib.attic.names import PATTERN_RULE, is_cache_pattern
 from constructs_lib.attic.ops_pod import (
     MINT_FLAGS,
     OPS_DIR,
@@ -43,6 +42,7 @@ from constructs_lib.attic.ops_pod import (
 from constructs_lib.kubernetes.admission_policy import deny_admission_policy
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import DNS_LABEL, raise_if_problems
+from upstream_formats.attic_names import PATTERN_RULE, is_cache_pattern
 
 # The hourly run is what rotate_before windows are measured against.
 SCHEDULE = "17 * * * *"

@@ -29,8 +29,8 @@ from cdktf_cdktf_provider_kubernetes.resource_quota_v1 import (
 )
 from constructs import Construct
 
-from constructs_lib.kubernetes.quantity import parse_quantity
 from constructs_lib.validation import check_dns_label, raise_if_problems
+from upstream_formats.k8s_quantity import parse_quantity
 
 COMPUTE = ("cpu", "memory", "ephemeral-storage")
 # Object counts are whole numbers; the compute entries are quantities.

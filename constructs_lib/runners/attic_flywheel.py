@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from constructs_lib.attic.names import NAME_RULE, is_cache_name
 from constructs_lib.validation import check_dns_label, raise_if_problems
+from upstream_formats.attic_names import NAME_RULE, is_cache_name
 
 FLYWHEEL_DIR = "/opt/attic-flywheel"
 TOKEN_DIR = "/run/attic-token"

@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from stacks.config import Environment, OrganizationConfig, cross_field_problems
-from stacks.config_base import deep_merge
+from config_model.base import deep_merge
+from config_model.organization import Environment, OrganizationConfig
+from config_model.rules import cross_field_problems
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 USER_CONFIG = CONFIG_DIR / "organization.yaml"

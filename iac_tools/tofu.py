@@ -11,7 +11,7 @@ What it adds to calling ``tofu`` by hand, each a mistake seen in real pipelines:
 - a held state lock is explained with the way out;
 - ``--all`` walks an environment's stacks in dependency order (backwards for ``destroy``).
 
-Standard library only: CI runs it as ``python3 -m stacks.tofu`` in the OpenTofu image.
+Standard library only: CI runs it as ``python3 -m iac_tools.tofu`` in the OpenTofu image.
 """
 
 from __future__ import annotations

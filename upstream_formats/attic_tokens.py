@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from constructs_lib.attic.names import (
+from upstream_formats.attic_names import (
     NAME_RULE,
     PATTERN_RULE,
     is_cache_name,

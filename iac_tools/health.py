@@ -29,9 +29,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stacks.config_base import check_url
-from stacks.config_runners import RunnerType, enabled_types
-from stacks.loader import ConfigError, LoadedConfig, ResolvedEnvironment
+from config_model.base import check_url
+from config_model.loader import ConfigError, LoadedConfig, ResolvedEnvironment
+from config_model.runners import RunnerType, enabled_types
 
 DEFAULT_TIMEOUT = 10.0
 TOKEN_ENV = "GITLAB_TOKEN"

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from constructs_lib.attic.humantime import parse_duration
-from constructs_lib.attic.names import NAME_RULE, is_cache_name
+from upstream_formats.attic_names import NAME_RULE, is_cache_name
+from upstream_formats.humantime import parse_duration
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+CRON5 = r"^\S+( \S+){4}$"
+CRON6 = r"^\S+( \S+){5}$"
+BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+# A rule's finding: (key path, message, offending value); the loader adds file and line.
+Problems = list[tuple[tuple[str, ...], str, Any]]
 
 
 class StrictModel(BaseModel):
@@ -26,6 +34,23 @@ def check_url(value: str, schemes: tuple[str, ...], shown: str) -> None:
         raise ValueError(f"must be an {shown} URL with a host")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError("must not contain credentials, a query or a fragment")
+
+
+def _hostname(value: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise ValueError("must be a lowercase DNS name such as dev.example.com")
+    return value
+
+
+Hostname = Annotated[str, AfterValidator(_hostname)]
+
+
+def _endpoint_url(value: str) -> str:
+    check_url(value, ("https", "http"), "http(s)://")
+    return value
+
+
+EndpointUrl = Annotated[str, AfterValidator(_endpoint_url)]
 
 
 def digits(value: Any) -> Any:

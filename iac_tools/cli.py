@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stacks.loader import ConfigError, LoadedConfig, load_config, resolve_config_path
+from config_model.loader import ConfigError, LoadedConfig, load_config, resolve_config_path
 
 EXIT_BAD_INPUT = 2
 
@@ -19,8 +19,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["tofu"]:
         # Its own parser: it needs no config and no third-party package (CI runs it as
-        # ``python3 -m stacks.tofu`` in the OpenTofu image).
-        from stacks import tofu
+        # ``python3 -m iac_tools.tofu`` in the OpenTofu image).
+        from iac_tools import tofu
 
         return tofu.main(argv[1:])
     args = _parser().parse_args(argv)
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     stacks.add_argument("--env", help="only this environment")
     stacks.set_defaults(handler=_stacks)
 
-    from stacks.health import DEFAULT_TIMEOUT, TOKEN_ENV
+    from iac_tools.health import DEFAULT_TIMEOUT, TOKEN_ENV
 
     health = sub.add_parser(
         "health",
@@ -116,6 +116,9 @@ def _synth(args: argparse.Namespace) -> int:
                 "or 's3'",
                 file=sys.stderr,
             )
+    from stacks import jsii_env
+
+    jsii_env.prepare()  # before cdktf loads: jsii picks its Node.js when it first starts
     from constructs_lib.validation import PropsError
     from stacks.synth import default_outdir, synthesize
 
@@ -140,9 +143,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(_: argparse.Namespace) -> int:
-    from stacks.config import OrganizationConfig
+    from config_model.schema import schema_json
 
-    print(json.dumps(OrganizationConfig.model_json_schema(), indent=2, sort_keys=True))
+    print(schema_json())
     return 0
 
 
@@ -161,7 +164,7 @@ def _stacks(args: argparse.Namespace) -> int:
 def _health(args: argparse.Namespace) -> int:
     import os
 
-    from stacks.health import TOKEN_ENV, HealthOptions, run_health
+    from iac_tools.health import TOKEN_ENV, HealthOptions, run_health
 
     config = _load(args)
     options = HealthOptions(
@@ -184,7 +187,7 @@ _KEY_HELP = (
 
 def _add_token_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``token mint`` / ``token inspect``: no config file, no cdktf; only the key is needed."""
-    from constructs_lib.attic.tokens import PERMISSION_NAMES
+    from upstream_formats.attic_tokens import PERMISSION_NAMES
 
     token = sub.add_parser("token", help="mint or inspect Attic tokens offline")
     commands = token.add_subparsers(dest="token_command", required=True)
@@ -253,8 +256,8 @@ def _report(problems: Sequence[str], outcome: str) -> int:
 def _token_mint(args: argparse.Namespace) -> int:
     import time
 
-    from constructs_lib.attic import tokens
-    from constructs_lib.attic.humantime import parse_duration
+    from upstream_formats import attic_tokens as tokens
+    from upstream_formats.humantime import parse_duration
 
     problems: list[str] = []
     validity: float | None = None
@@ -304,7 +307,7 @@ def _token_mint(args: argparse.Namespace) -> int:
 def _token_inspect(args: argparse.Namespace) -> int:
     import time
 
-    from constructs_lib.attic import tokens
+    from upstream_formats import attic_tokens as tokens
 
     problems: list[str] = []
     token = sys.stdin.read() if args.token == "-" else args.token
