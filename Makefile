@@ -10,10 +10,12 @@ CHECKOV_VENV := .venv-checkov
 NODE_VERSION := 24.21.0
 NODE_ARCH := $(shell uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
 NODE := .tools/node/bin/node
+# Debian tools the tests run: busybox is the nix runner image's wget/timeout (setup.sh's fallback).
+SYSTEM_TOOLS := .tools/.system-tools
 
 .PHONY: setup synth test lint typecheck pytest bench snapshots-update schema components clean
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(NODE)
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(NODE) $(SYSTEM_TOOLS)
 
 $(VENV)/.installed: requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +36,10 @@ $(NODE):
 	ln -sf ../../npm/node_modules/node-linux-$(NODE_ARCH)/bin/node $(NODE)
 	$(NODE) --version
 
+$(SYSTEM_TOOLS):
+	command -v busybox >/dev/null || { apt-get update -qq && apt-get install -y -qq busybox; }
+	mkdir -p $(dir $@) && touch $@
+
 synth: $(VENV)/.installed $(NODE)
 	$(PY) main.py
 
@@ -52,7 +58,7 @@ test: lint typecheck pytest
 
 # Accept intended changes to stack snapshots (review the diff before committing).
 snapshots-update: setup
-	$(VENV)/bin/pytest tests/test_snapshots.py --snapshot-update
+	$(VENV)/bin/pytest tests/stacks/test_snapshots.py --snapshot-update
 
 schema: $(VENV)/.installed
 	$(VENV)/bin/attic-iac schema > config/organization.schema.json

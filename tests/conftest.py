@@ -13,7 +13,7 @@ import pytest
 from config_model.loader import EXAMPLE_CONFIG, LoadedConfig, load_config
 from iac_tools.cli import main
 from stacks.synth import synthesize
-from tests.synth_output import SynthOutput
+from tests.support.synth_output import SynthOutput
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

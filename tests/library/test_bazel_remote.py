@@ -21,8 +21,8 @@ from constructs_lib.bazel.bazel_remote import (
 from constructs_lib.storage.s3_endpoint import S3Credentials
 from constructs_lib.validation import PropsError
 from constructs_lib.versions import BAZEL_REMOTE_IMAGE
-from tests.conformance import crd_errors, crd_validator
-from tests.synth_output import resources
+from tests.support.conformance import crd_errors, crd_validator
+from tests.support.synth_output import resources
 
 CREDS = S3Credentials(
     secret_name="bazel-s3", access_key_id_key="id", secret_access_key_key="secret"

@@ -20,7 +20,7 @@ from constructs_lib.attic.token_rotation import (
     TokenSpec,
 )
 from constructs_lib.validation import PropsError
-from tests.synth_output import SynthOutput, resources
+from tests.support.synth_output import SynthOutput, resources
 
 DAY = 86400
 ATTICADM = AtticadmInputs(

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from tests.synth_output import SynthOutput, helm_releases, namespace_name, resources
+from tests.support.synth_output import SynthOutput, helm_releases, namespace_name, resources
 
 
 def _charts(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

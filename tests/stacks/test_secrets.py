@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from tests.synth_output import SynthOutput, resources
+from tests.support.synth_output import SynthOutput, resources
 
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|private_key|access_key|credential)", re.I)
 NAME_KEY = re.compile(r"(_names?|Name|_ref|_key_key)$")  # names of Secrets, not their values

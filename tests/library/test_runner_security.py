@@ -22,7 +22,7 @@ from constructs_lib.runners.priority_classes import (
     RunnerPriorityClassesProps,
 )
 from constructs_lib.validation import PropsError
-from tests.synth_output import resources
+from tests.support.synth_output import resources
 
 RBAC = "rbac.authorization.k8s.io"
 

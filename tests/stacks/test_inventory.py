@@ -1,6 +1,6 @@
 """Terraform addresses are public API: a renamed address is a destroy plus a create.
 
-``tests/inventory/<stack>.json`` lists every address of a stack and which of them are
+``tests/stacks/inventory/<stack>.json`` lists every address of a stack and which of them are
 stateful. A rename must come with a ``moved`` block (cdktf ``move_to``/``move_from_id``) and an
 updated inventory; stateful addresses must carry ``prevent_destroy`` where the environment
 protects state.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from config_model.loader import EXAMPLE_CONFIG, load_config
 from tests.conftest import DATA
-from tests.synth_output import SynthOutput, addresses
+from tests.support.synth_output import SynthOutput, addresses
 
 INVENTORY = Path(__file__).resolve().parent / "inventory"
 
@@ -43,7 +43,7 @@ def test_addresses_match_the_committed_inventory(all_synths: list[SynthOutput]):
             assert (removed, added) == ([], []), (
                 f"{stack}: addresses changed. Removed (OpenTofu would DESTROY these): {removed}; "
                 f"added: {added}. If intended, add a moved block for each rename and update "
-                f"tests/inventory/{stack}.json."
+                f"tests/stacks/inventory/{stack}.json."
             )
     assert seen == {p.name for p in INVENTORY.glob("*.json")}, "stale inventory files"
 

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conformance import (
+from tests.support.conformance import (
     CHART_DIRS,
     crd_errors,
     crd_validator,
     schema_errors,
     unknown_value_paths,
 )
-from tests.synth_output import SynthOutput, helm_releases, resources
+from tests.support.synth_output import SynthOutput, helm_releases, resources
 
 
 def _releases(synths: list[SynthOutput]):

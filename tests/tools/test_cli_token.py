@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from iac_tools.cli import main
 from tests.conftest import REPO, CliRun
-from tests.test_tokens import (
+from tests.support.token_vectors import (
     HS256_VECTOR_SECRET_BASE64,
     HS256_VECTOR_TOKEN,
     RS256_VECTOR_SECRET_BASE64,

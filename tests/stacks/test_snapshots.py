@@ -11,7 +11,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.synth_output import SynthOutput
+from tests.support.synth_output import SynthOutput
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.synth_output import SynthOutput
+from tests.support.synth_output import SynthOutput
 
 CONFIG = REPO / ".checkov.yaml"
 

@@ -38,9 +38,10 @@ from constructs_lib.runners.flywheel_scripts import (
     flywheel_scripts,
 )
 from constructs_lib.validation import PropsError
-from tests.synth_output import resources
+from tests.conftest import REPO
+from tests.support.synth_output import resources
 
-OPS = Path(__file__).resolve().parent.parent / "constructs_lib" / "runners" / "ops"
+OPS = REPO / "constructs_lib" / "runners" / "ops"
 SETUP = OPS / "setup.sh"
 FLYWHEEL = OPS / "flywheel.sh"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.FLYWHEEL-TOKEN-SENTINEL.c2ln"

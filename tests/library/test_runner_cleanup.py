@@ -24,9 +24,9 @@ from constructs_lib.runners.labels import JOB_POD_LABELS, job_pod_selector
 from constructs_lib.runners.ops import runner_cleanup
 from constructs_lib.runners.ops.runner_cleanup import KubeApi, Run, Spec, duration, parse_spec
 from constructs_lib.validation import PropsError
-from tests.ops_scripts import imported_modules
-from tests.synth_output import resources
-from tests.test_attic_ops import FakeServer, Recorded
+from tests.library.test_attic_ops import FakeServer, Recorded
+from tests.support.ops_scripts import imported_modules
+from tests.support.synth_output import resources
 
 SCRIPT = Path(runner_cleanup.__file__)
 SA_TOKEN = "KUBE-SA-TOKEN-SENTINEL"

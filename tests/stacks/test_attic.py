@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.synth_output import SynthOutput, resources
+from tests.support.synth_output import SynthOutput, resources
 
 
 def _attic_stacks(synths: list[SynthOutput]):

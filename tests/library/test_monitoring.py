@@ -24,8 +24,8 @@ from constructs_lib.monitoring.attic_slo import (
 )
 from constructs_lib.monitoring.prometheus_rule import PrometheusRule, PrometheusRuleProps
 from constructs_lib.validation import PropsError
-from tests.conformance import crd_errors, crd_validator
-from tests.synth_output import strings_in
+from tests.support.conformance import crd_errors, crd_validator
+from tests.support.synth_output import strings_in
 
 # Every metric name a rule may read, with where it is documented. Written out here instead of
 # imported, so a misspelt name in the library fails rather than being copied into the list.

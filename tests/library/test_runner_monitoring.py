@@ -26,8 +26,8 @@ from constructs_lib.monitoring.runner_alerts import (
 )
 from constructs_lib.runners.labels import MANAGER_LABELS, RUNNER_TYPES
 from constructs_lib.validation import PropsError
-from tests.conformance import crd_errors, crd_validator
-from tests.synth_output import strings_in
+from tests.support.conformance import crd_errors, crd_validator
+from tests.support.synth_output import strings_in
 
 # Labels every series scraped through the runner PodMonitor carries: the operator's target
 # labels (prometheus-operator pkg/prometheus/promcfg.go generatePodMonitorConfig: namespace,

@@ -12,7 +12,7 @@ import pytest
 from config_model.loader import EXAMPLE_CONFIG, LoadedConfig
 from stacks.app import STACK_KINDS, apply_order
 from tests.conftest import DATA, REPO
-from tests.synth_output import SynthOutput
+from tests.support.synth_output import SynthOutput
 
 
 def test_one_stack_per_kind_and_environment(

@@ -16,7 +16,7 @@ from config_model.loader import EXAMPLE_CONFIG, LoadedConfig
 from stacks import app as app_module
 from stacks.synth import summarize, synthesize
 from tests.conftest import DATA, REPO, CliRun
-from tests.synth_output import SynthOutput
+from tests.support.synth_output import SynthOutput
 
 BAD_CONFIG = """\
 organization: {name: Acme, full_name: Acme}

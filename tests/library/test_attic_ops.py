@@ -27,7 +27,7 @@ from constructs_lib.attic.ops.attic_ops import (
     run_caches,
     run_tokens,
 )
-from tests.ops_scripts import imported_modules
+from tests.support.ops_scripts import imported_modules
 
 SCRIPT = Path(attic_ops.__file__)
 ATTIC_TOKEN = "eyJhbGciOiJIUzI1NiJ9.ATTIC-ADMIN-TOKEN-SENTINEL.c2ln"

@@ -26,9 +26,9 @@ from jsonschema import Draft7Validator
 from constructs_lib import versions
 from constructs_lib.runners.flywheel_scripts import flywheel_scripts
 from iac_tools.ci_components import FLYWHEEL_DELIMITER, components, main, render, stale, write
-from tests.gitlab_ci import resolve_extends
+from tests.conftest import REPO
+from tests.support.gitlab_ci import resolve_extends
 
-REPO = Path(__file__).resolve().parent.parent
 NAMES = ("nix-build", "docker-build", "k8s-deploy")
 INPUT = re.compile(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]")
 # Required inputs, as a consumer would give them.

@@ -17,11 +17,11 @@ from config_model.loader import LoadedConfig
 from constructs_lib import versions
 from iac_tools import tofu
 from stacks.stack_kinds import STACK_KINDS
-from tests.fake_tofu import calls, install
-from tests.gitlab_ci import resolve_extends
-from tests.synth_output import SynthOutput
+from tests.conftest import REPO
+from tests.support.fake_tofu import calls, install
+from tests.support.gitlab_ci import resolve_extends
+from tests.support.synth_output import SynthOutput
 
-REPO = Path(__file__).resolve().parent.parent
 PIPELINE = REPO / ".gitlab-ci.yml"
 SEMVER_TAG = r"^v\d+\.\d+\.\d+$"
 # Keys that are not jobs at the top level of a pipeline.

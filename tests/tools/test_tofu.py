@@ -18,10 +18,10 @@ import pytest
 
 from iac_tools import tofu
 from iac_tools.cli import main as cli_main
-from tests.fake_tofu import LOCK_ID, calls, install
-from tests.synth_output import SynthOutput
+from tests.conftest import REPO
+from tests.support.fake_tofu import LOCK_ID, calls, install
+from tests.support.synth_output import SynthOutput
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "glpat-not-a-real-token-0123456789"
 
 

@@ -13,8 +13,8 @@ import yaml
 from constructs_lib.runners.labels import JOB_POD_LABELS, RUNNER_TYPES
 from stacks.app import apply_order
 from stacks.runners import PRIVATE_RANGES
-from tests import runner_keys as keys
-from tests.synth_output import SynthOutput, helm_releases, namespace_name, resources
+from tests.support import runner_keys as keys
+from tests.support.synth_output import SynthOutput, helm_releases, namespace_name, resources
 
 
 def _runner_stacks(synth: SynthOutput) -> Iterator[tuple[str, dict[str, Any]]]:
