@@ -3,8 +3,6 @@ warming, Bazel, DNS), as ``(path, message, value)`` problems."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from config_model.attic import Attic, token_can_push, token_secret
 from config_model.attic_operations import MIN_ROTATE_WINDOW_SECONDS, TOKEN_TYPE_DEFAULTS, AtticToken
 from config_model.base import (
@@ -14,11 +12,11 @@ from config_model.organization import OrganizationConfig
 from config_model.runner_rules import attic_wiring_active
 
 
-def attic_problems(config: OrganizationConfig) -> list[tuple[tuple[str, ...], str, Any]]:
+def attic_problems(config: OrganizationConfig) -> Problems:
     attic = config.attic
     storage = attic.storage
     database = attic.database
-    problems: list[tuple[tuple[str, ...], str, Any]] = []
+    problems: Problems = []
     in_cluster = storage.backend != "s3"
     if (
         in_cluster
@@ -111,7 +109,7 @@ def attic_client_namespaces(config: OrganizationConfig) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _operations_problems(config: OrganizationConfig) -> list[tuple[tuple[str, ...], str, Any]]:
+def _operations_problems(config: OrganizationConfig) -> Problems:
     """Rules for declared caches, tokens, cache warming, the Bazel cache and DNS."""
     return [
         *_cache_problems(config.attic),

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from config_model.attic_rules import attic_problems
+from config_model.base import Problems
 from config_model.organization import OrganizationConfig
 from config_model.runner_rules import runner_problems
 
 
-def cross_field_problems(config: OrganizationConfig) -> list[tuple[tuple[str, ...], str, Any]]:
+def cross_field_problems(config: OrganizationConfig) -> Problems:
     """Rules that span several keys, as ``(path, message, value)``."""
-    problems: list[tuple[tuple[str, ...], str, Any]] = []
+    problems: Problems = []
     platform = config.platform
     if platform.cert_manager == "none" and platform.barman_cloud_plugin != "none":
         problems.append(

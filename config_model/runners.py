@@ -4,7 +4,7 @@ budgets, cleanup and the nix runner's Attic wiring."""
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -20,9 +20,6 @@ from config_model.base import (
     digits,
     resources_field,
 )
-
-if TYPE_CHECKING:
-    pass
 
 RunnerTypeName = Literal["docker", "dind", "nix", "rocky8", "rocky9"]
 NumericId = Annotated[str, BeforeValidator(digits), Field(pattern=r"^[1-9][0-9]*$")]

@@ -1,4 +1,5 @@
-"""The attic-iac application: configuration, stacks per environment, command-line tool."""
+"""The compositions: one stack class per stack kind, built per environment from the config model,
+the app that assembles them in apply order, providers and the GitLab state backend."""
 
 from stacks import jsii_env
 
