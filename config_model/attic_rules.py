@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from config_model.attic import Attic, token_can_push, token_secret
 from config_model.attic_operations import MIN_ROTATE_WINDOW_SECONDS, TOKEN_TYPE_DEFAULTS, AtticToken
-from config_model.base import (
-    Problems,
-)
+from config_model.base import Problems
 from config_model.organization import OrganizationConfig
-from config_model.runner_rules import attic_wiring_active
 
 
 def attic_problems(config: OrganizationConfig) -> Problems:
+    """Storage, backup, recovery and replica rules, then the operations' (caches, tokens, ...)."""
     attic = config.attic
     storage = attic.storage
     database = attic.database
@@ -98,15 +96,6 @@ def attic_problems(config: OrganizationConfig) -> Problems:
             )
         )
     return problems
-
-
-def attic_client_namespaces(config: OrganizationConfig) -> list[str]:
-    """Namespaces whose pods call atticd directly: the configured ones, plus the runners' job
-    namespace when nix jobs use the in-cluster endpoint."""
-    names = list(config.attic.api.client_namespaces)
-    if attic_wiring_active(config) and config.runners.attic.endpoint == "in_cluster":
-        names.append(config.runners.job_namespace)
-    return list(dict.fromkeys(names))
 
 
 def _operations_problems(config: OrganizationConfig) -> Problems:

@@ -18,6 +18,7 @@ from config_model.runners import (
     enabled_types,
     job_namespace_of,
 )
+from config_model.wiring import attic_wiring_active, wiring_caches
 from upstream_formats.humantime import parse_duration
 from upstream_formats.k8s_quantity import parse_quantity
 
@@ -304,21 +305,6 @@ def _agent_problems(runners: Runners) -> Problems:
                     )
                 )
     return problems
-
-
-def wiring_caches(config: OrganizationConfig) -> list[str]:
-    """Caches nix jobs use: those listed (default: every declared cache; without a token, every
-    declared public cache)."""
-    wiring, declared = config.runners.attic, config.attic.caches
-    if wiring.caches is not None:
-        return list(wiring.caches)
-    return [c.name for c in declared if c.public or wiring.token is not None]
-
-
-def attic_wiring_active(config: OrganizationConfig) -> bool:
-    """Whether nix jobs get Attic caches: wiring on, nix runner on, some cache to use."""
-    runners = config.runners
-    return runners.attic.enabled and runners.types.nix.enabled and bool(wiring_caches(config))
 
 
 def _attic_wiring_problems(config: OrganizationConfig) -> Problems:

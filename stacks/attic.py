@@ -11,9 +11,9 @@ from cdktf import ITerraformDependable, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from config_model.attic import Attic
-from config_model.attic_rules import attic_client_namespaces
 from config_model.base import deep_merge
 from config_model.loader import ResolvedEnvironment
+from config_model.wiring import attic_client_namespaces
 from constructs_lib.attic.attic_server import SERVICE_PORT, AtticServer, AtticServerProps
 from constructs_lib.attic.cache_warm import DEFAULT_NAME as WARM
 from constructs_lib.attic.pod import HTTP_PORT, DatabaseRef

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from cdktf import ITerraformDependable, TerraformVariable
 from constructs import Construct
 
-from config_model.attic_rules import attic_client_namespaces
 from config_model.base import ImageOverride, Resources
 from config_model.loader import ResolvedEnvironment
+from config_model.wiring import attic_client_namespaces
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
 from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
