@@ -16,8 +16,8 @@ from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
 from config_model.organization import OrganizationConfig
-from config_model.wiring import attic_wiring_active, wiring_caches
 from config_model.runners import Budget, Runners, RunnerType, enabled_types, job_namespace_of
+from config_model.wiring import attic_wiring_active, wiring_caches
 from constructs_lib.attic.attic_server import SERVICE_PORT
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps
