@@ -47,6 +47,7 @@ class Problem:
     value: Any = _NO_VALUE
     allowed: str = ""
     line: int | None = None
+    column: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ def load_config(path: Path) -> LoadedConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file ({exc.strerror})"]) from None
-    data, lines, problems = _parse_yaml(text, str(path))
+    data, lines, problems = _parse_yaml(text)
     if not problems and not isinstance(data, dict):
         problems.append(
             Problem(
@@ -119,7 +120,7 @@ def load_config(path: Path) -> LoadedConfig:
     )
 
 
-def _parse_yaml(text: str, filename: str) -> tuple[Any, dict[Path_, int], list[Problem]]:
+def _parse_yaml(text: str) -> tuple[Any, dict[Path_, int], list[Problem]]:
     """Safe-load YAML, recording the line of every key and rejecting duplicate keys."""
     lines: dict[Path_, int] = {}
     problems: list[Problem] = []
@@ -156,9 +157,14 @@ def _parse_yaml(text: str, filename: str) -> tuple[Any, dict[Path_, int], list[P
         return walk(node, ()), lines, problems
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" [{filename}:{mark.line + 1}]" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc)
-        return None, lines, [Problem((), f"YAML syntax error: {reason}{where}")]
+        problem = Problem(
+            (),
+            f"YAML syntax error: {reason}",
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        )
+        return None, lines, [problem]
     finally:
         loader.dispose()
 
@@ -282,7 +288,10 @@ def _format(problem: Problem, lines: Mapping[Path_, int], filename: str) -> str:
         ),
         None,
     )
-    return text + (f" [{filename}:{line}]" if line else f" [{filename}]")
+    where = f"{filename}:{line}" if line else filename
+    if line and problem.column:
+        where += f":{problem.column}"
+    return f"{text} [{where}]"
 
 
 def _show(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -229,10 +230,20 @@ def test_duplicate_keys_are_rejected_with_both_lines(tmp_path: Path):
     assert errors[0].endswith(":2]")
 
 
-def test_yaml_syntax_error_names_the_line(tmp_path: Path):
+def test_yaml_syntax_error_gives_one_location_with_line_and_column(tmp_path: Path):
     errors = _errors(tmp_path, "organization:\n  name: [unclosed\ngitlab: {}\n")
     assert len(errors) == 1
-    assert "YAML syntax error" in errors[0]
+    message, location = errors[0].rsplit(" [", 1)
+    assert message == "<file>: YAML syntax error: expected ',' or ']', but got ':'"
+    # one location, path:line:column of the offending token ("gitlab:" on line 3)
+    assert re.fullmatch(r".*organization\.yaml:3:7\]", location)
+    assert errors[0].count("[") == 1
+
+
+def test_yaml_tab_indent_points_at_the_tab(tmp_path: Path):
+    errors = _errors(tmp_path, "organization:\n\tname: a1\n")
+    assert errors[0].startswith("<file>: YAML syntax error: found character '\\t'")
+    assert errors[0].endswith(":2:1]")
 
 
 @pytest.mark.parametrize(
