@@ -7,25 +7,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdktf import ITerraformDependable, TerraformResourceLifecycle
+from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1
 from cdktf_cdktf_provider_kubernetes.cron_job_v1 import CronJobV1, CronJobV1Spec
 from cdktf_cdktf_provider_kubernetes.deployment_v1 import DeploymentV1, DeploymentV1Spec
-from cdktf_cdktf_provider_kubernetes.horizontal_pod_autoscaler_v2 import (
-    HorizontalPodAutoscalerV2,
-    HorizontalPodAutoscalerV2Spec,
-)
 from cdktf_cdktf_provider_kubernetes.job_v1 import JobV1, JobV1Spec, JobV1Timeouts
-from cdktf_cdktf_provider_kubernetes.pod_disruption_budget_v1 import (
-    PodDisruptionBudgetV1,
-    PodDisruptionBudgetV1Spec,
-)
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from cdktf_cdktf_provider_kubernetes.service_v1 import ServiceV1, ServiceV1Spec
 from constructs import Construct
 
 from constructs_lib.attic.pod import DatabaseRef, PodInputs, atticd_pod
 from constructs_lib.attic.server_config import render_server_toml, server_config_problems
+from constructs_lib.kubernetes.autoscaled_deployment import (
+    ScalingPace,
+    add_autoscaled_deployment,
+    bounds_problem,
+)
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.storage.s3_endpoint import S3Credentials
@@ -122,10 +119,7 @@ class AtticServer(Construct):
             [
                 check_dns_label("name", props.name),
                 *(f"server_config: {p}" for p in server_config_problems(props.server_config)),
-                ""
-                if 1 <= props.min_replicas <= props.max_replicas
-                else f"min_replicas/max_replicas: need 1 <= min <= max "
-                f"(got {props.min_replicas}, {props.max_replicas})",
+                bounds_problem(props),
                 ""
                 if len(props.gc_schedule.split()) == 5
                 else f"gc_schedule: {props.gc_schedule!r} must have 5 cron fields",
@@ -197,34 +191,23 @@ class AtticServer(Construct):
             timeouts=JobV1Timeouts(create="30m", update="30m"),
             depends_on=list(props.depends_on) or None,
         )
-        api = DeploymentV1(
+        api = add_autoscaled_deployment(
             self,
             "Api",
-            metadata={"name": name, "namespace": namespace, "labels": self.api_labels},
-            spec=to_struct(
-                DeploymentV1Spec,
-                {
-                    "replicas": str(props.min_replicas),
-                    "revision_history_limit": 5,
-                    "selector": {"match_labels": self.api_labels},
-                    # Surge only: an API pod is never stopped before its replacement is ready.
-                    "strategy": {
-                        "type": "RollingUpdate",
-                        "rolling_update": {"max_surge": "25%", "max_unavailable": "0"},
-                    },
-                    "template": atticd_pod(
-                        inputs,
-                        mode="api-server",
-                        labels=self.api_labels,
-                        resources=props.api_resources,
-                        grace_seconds=props.termination_grace_seconds,
-                        probe_host=props.probe_host,
-                        spread=True,
-                    ),
-                },
+            name=name,
+            namespace=namespace,
+            selector=self.api_labels,
+            template=atticd_pod(
+                inputs,
+                mode="api-server",
+                labels=self.api_labels,
+                resources=props.api_resources,
+                grace_seconds=props.termination_grace_seconds,
+                probe_host=props.probe_host,
             ),
-            # The HPA owns the replica count after the first apply.
-            lifecycle=TerraformResourceLifecycle(ignore_changes=["spec[0].replicas"]),
+            bounds=props,
+            # Up fast (a CI wave is bursty), down slowly (each stop interrupts uploads).
+            pace=ScalingPace(up_pods=4, down_pods=2, down_select="Min"),
             depends_on=[migrations],
         )
         service_spec = {
@@ -250,21 +233,6 @@ class AtticServer(Construct):
                 metadata={"name": route, "namespace": namespace, "labels": self.api_labels},
                 spec=to_struct(ServiceV1Spec, service_spec),
             )
-        HorizontalPodAutoscalerV2(
-            self,
-            "Autoscaler",
-            metadata={"name": name, "namespace": namespace},
-            spec=to_struct(HorizontalPodAutoscalerV2Spec, _hpa_spec(props, api.metadata.name)),
-        )
-        PodDisruptionBudgetV1(
-            self,
-            "DisruptionBudget",
-            metadata={"name": name, "namespace": namespace},
-            spec=to_struct(
-                PodDisruptionBudgetV1Spec,
-                {"max_unavailable": "1", "selector": {"match_labels": self.api_labels}},
-            ),
-        )
         self.gc_mode = "cronjob" if gc_interval == 0 else "deployment"
         self.gc_name = f"{name}-gc"
         if self.gc_mode == "deployment":
@@ -331,47 +299,3 @@ def _gc_interval(config: Mapping[str, Any]) -> float | None:
         return parse_duration(interval)
     except ValueError:
         return None  # reported by server_config_problems
-
-
-def _hpa_spec(props: AtticServerProps, deployment: str) -> dict[str, Any]:
-    return {
-        "min_replicas": props.min_replicas,
-        "max_replicas": props.max_replicas,
-        "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": deployment},
-        "metric": [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": resource,
-                    "target": {"type": "Utilization", "average_utilization": target},
-                },
-            }
-            for resource, target in (
-                ("cpu", props.cpu_target_percent),
-                ("memory", props.memory_target_percent),
-            )
-        ],
-        # Up fast (a CI wave is bursty), down slowly (each stop interrupts uploads).
-        "behavior": {
-            "scale_up": [
-                {
-                    "stabilization_window_seconds": 0,
-                    "select_policy": "Max",
-                    "policy": [
-                        {"type": "Percent", "value": 100, "period_seconds": 15},
-                        {"type": "Pods", "value": 4, "period_seconds": 15},
-                    ],
-                }
-            ],
-            "scale_down": [
-                {
-                    "stabilization_window_seconds": 300,
-                    "select_policy": "Min",
-                    "policy": [
-                        {"type": "Percent", "value": 10, "period_seconds": 60},
-                        {"type": "Pods", "value": 2, "period_seconds": 60},
-                    ],
-                }
-            ],
-        },
-    }

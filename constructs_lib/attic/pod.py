@@ -65,7 +65,6 @@ def atticd_pod(
     restart_policy: str = "Always",
     grace_seconds: int = 30,
     probe_host: str | None = None,
-    spread: bool = False,
 ) -> dict[str, Any]:
     """Pod template (metadata + spec) for ``atticd --mode <mode>``."""
     database = inputs.database
@@ -144,16 +143,6 @@ def atticd_pod(
         "container": [container],
         "volume": volumes,
     }
-    if spread:
-        spec["topology_spread_constraint"] = [
-            {
-                "max_skew": 1,
-                "topology_key": key,
-                "when_unsatisfiable": "ScheduleAnyway",
-                "label_selector": [{"match_labels": dict(labels)}],
-            }
-            for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
-        ]
     return {
         "metadata": {
             "labels": dict(labels),

@@ -28,20 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from cdktf import TerraformResourceLifecycle, Token
-from cdktf_cdktf_provider_kubernetes.deployment_v1 import DeploymentV1, DeploymentV1Spec
-from cdktf_cdktf_provider_kubernetes.horizontal_pod_autoscaler_v2 import (
-    HorizontalPodAutoscalerV2,
-    HorizontalPodAutoscalerV2Spec,
-)
-from cdktf_cdktf_provider_kubernetes.pod_disruption_budget_v1 import (
-    PodDisruptionBudgetV1,
-    PodDisruptionBudgetV1Spec,
-)
+from cdktf import Token
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from cdktf_cdktf_provider_kubernetes.service_v1 import ServiceV1, ServiceV1Spec
 from constructs import Construct
 
+from constructs_lib.kubernetes.autoscaled_deployment import (
+    ScalingPace,
+    add_autoscaled_deployment,
+    bounds_problem,
+)
 from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.resources import ComputeResources
@@ -163,28 +159,19 @@ class BazelRemote(Construct):
             },
             automount_service_account_token=False,
         )
-        deployment = DeploymentV1(
+        self.deployment = add_autoscaled_deployment(
             self,
             "Deployment",
-            metadata={"name": name, "namespace": namespace, "labels": object_labels},
-            spec=to_struct(
-                DeploymentV1Spec,
-                {
-                    "replicas": str(props.min_replicas),
-                    "revision_history_limit": 5,
-                    "selector": {"match_labels": self.labels},
-                    # Surge only: capacity never drops during a rollout.
-                    "strategy": {
-                        "type": "RollingUpdate",
-                        "rolling_update": {"max_surge": "25%", "max_unavailable": "0"},
-                    },
-                    "template": _pod(props, account.metadata.name, object_labels, self.labels),
-                },
-            ),
-            # The HPA owns the replica count after the first apply.
-            lifecycle=TerraformResourceLifecycle(ignore_changes=["spec[0].replicas"]),
+            name=name,
+            namespace=namespace,
+            selector=self.labels,
+            labels=object_labels,
+            template=_pod(props, account.metadata.name, object_labels),
+            bounds=props,
+            # Up fast (a CI wave is bursty); down slowly, since each stopped replica drops a
+            # warm disk cache. "Max" lets one pod go per minute even where 10 % rounds to none.
+            pace=ScalingPace(up_pods=2, down_pods=1, down_select="Max"),
         )
-        self.deployment = deployment
         self.service = ServiceV1(
             self,
             "Service",
@@ -212,23 +199,6 @@ class BazelRemote(Construct):
                         },
                     ],
                 },
-            ),
-        )
-        HorizontalPodAutoscalerV2(
-            self,
-            "Autoscaler",
-            metadata={"name": name, "namespace": namespace, "labels": object_labels},
-            spec=to_struct(
-                HorizontalPodAutoscalerV2Spec, _hpa_spec(props, deployment.metadata.name)
-            ),
-        )
-        PodDisruptionBudgetV1(
-            self,
-            "DisruptionBudget",
-            metadata={"name": name, "namespace": namespace, "labels": object_labels},
-            spec=to_struct(
-                PodDisruptionBudgetV1Spec,
-                {"max_unavailable": "1", "selector": {"match_labels": self.labels}},
             ),
         )
         self.servicemonitor: dict[str, Any] | None = None
@@ -311,10 +281,7 @@ def _problems(props: BazelRemoteProps) -> list[str]:
         if props.local_cache_size_gi >= 2
         else f"local_cache_size_gi: {props.local_cache_size_gi} must be >= 2 "
         "(max_size is set at least 1 GiB below the emptyDir limit)",
-        ""
-        if 1 <= props.min_replicas <= props.max_replicas
-        else f"min_replicas/max_replicas: need 1 <= min <= max "
-        f"(got {props.min_replicas}, {props.max_replicas})",
+        bounds_problem(props),
         *(
             f"{prop}: {value} must be within 1..100"
             for prop, value in (
@@ -366,10 +333,7 @@ def _env(props: BazelRemoteProps) -> list[dict[str, Any]]:
 
 
 def _pod(
-    props: BazelRemoteProps,
-    service_account: str,
-    labels: Mapping[str, str],
-    selector: Mapping[str, str],
+    props: BazelRemoteProps, service_account: str, labels: Mapping[str, str]
 ) -> dict[str, Any]:
     resources = props.resources.to_values()
     # The scheduler must see the disk cache: the data emptyDir plus /tmp.
@@ -426,60 +390,5 @@ def _pod(
             {"name": "data", "empty_dir": {"size_limit": f"{props.local_cache_size_gi}Gi"}},
             {"name": "tmp", "empty_dir": {"size_limit": f"{_TMP_SIZE_GI}Gi"}},
         ],
-        "topology_spread_constraint": [
-            {
-                "max_skew": 1,
-                "topology_key": key,
-                "when_unsatisfiable": "ScheduleAnyway",
-                "label_selector": [{"match_labels": dict(selector)}],
-            }
-            for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
-        ],
     }
     return {"metadata": {"labels": dict(labels)}, "spec": spec}
-
-
-def _hpa_spec(props: BazelRemoteProps, deployment: str) -> dict[str, Any]:
-    return {
-        "min_replicas": props.min_replicas,
-        "max_replicas": props.max_replicas,
-        "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": deployment},
-        "metric": [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": resource,
-                    "target": {"type": "Utilization", "average_utilization": target},
-                },
-            }
-            for resource, target in (
-                ("cpu", props.cpu_target_percent),
-                ("memory", props.memory_target_percent),
-            )
-        ],
-        # Up fast (a CI wave is bursty); down slowly, since each stopped replica drops a
-        # warm disk cache. "Max" lets at least one pod go per minute even at small counts,
-        # where 10 % rounds to none.
-        "behavior": {
-            "scale_up": [
-                {
-                    "stabilization_window_seconds": 0,
-                    "select_policy": "Max",
-                    "policy": [
-                        {"type": "Percent", "value": 100, "period_seconds": 15},
-                        {"type": "Pods", "value": 2, "period_seconds": 15},
-                    ],
-                }
-            ],
-            "scale_down": [
-                {
-                    "stabilization_window_seconds": 300,
-                    "select_policy": "Max",
-                    "policy": [
-                        {"type": "Percent", "value": 10, "period_seconds": 60},
-                        {"type": "Pods", "value": 1, "period_seconds": 60},
-                    ],
-                }
-            ],
-        },
-    }

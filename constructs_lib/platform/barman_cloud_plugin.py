@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 from cdktf import ITerraformDependable
 from constructs import Construct
 
-from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
-from constructs_lib.kubernetes.ingress_allow_policy import (
-    IngressAllowPolicy,
-    IngressAllowPolicyProps,
-)
+from constructs_lib.helm.operator_release import add_release, open_release_port
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.security import (
     restricted_container_security_context,
@@ -74,36 +70,28 @@ class BarmanCloudPlugin(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: BarmanCloudPluginProps) -> None:
         super().__init__(scope, construct_id)
-        self.helm = PinnedHelmRelease(
+        self.helm = add_release(
             self,
-            "Release",
-            PinnedHelmReleaseProps(
-                name=props.release_name,
-                namespace=props.namespace,
-                chart=BARMAN_CLOUD_PLUGIN_CHART,
-                protect=props.protect,
-                depends_on=props.depends_on,
-                values={
-                    "crds": {"create": True},
-                    "image": _chart_image(props.image),
-                    "sidecarImage": _chart_image(props.sidecar_image),
-                    "resources": props.resources.to_values(),
-                    "podSecurityContext": restricted_pod_security_context(),
-                    "containerSecurityContext": restricted_container_security_context(_UID),
-                },
-            ),
+            props,
+            chart=BARMAN_CLOUD_PLUGIN_CHART,
+            depends_on=props.depends_on,
+            values={
+                "crds": {"create": True},
+                "image": _chart_image(props.image),
+                "sidecarImage": _chart_image(props.sidecar_image),
+                "resources": props.resources.to_values(),
+                "podSecurityContext": restricted_pod_security_context(),
+                "containerSecurityContext": restricted_container_security_context(_UID),
+            },
         )
-        IngressAllowPolicy(
+        open_release_port(
             self,
-            "GrpcIngress",
-            IngressAllowPolicyProps(
-                name=f"{props.release_name}-grpc",
-                namespace=props.namespace,
-                pod_selector={
-                    "app.kubernetes.io/name": "plugin-barman-cloud",
-                    "app.kubernetes.io/instance": props.release_name,
-                },
-                ports=[GRPC_PORT],
-                source="namespace",
-            ),
+            props,
+            "grpc",
+            pod_selector={
+                "app.kubernetes.io/name": "plugin-barman-cloud",
+                "app.kubernetes.io/instance": props.release_name,
+            },
+            port=GRPC_PORT,
+            source="namespace",
         )

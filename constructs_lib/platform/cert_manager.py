@@ -7,11 +7,7 @@ from typing import Any
 
 from constructs import Construct
 
-from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
-from constructs_lib.kubernetes.ingress_allow_policy import (
-    IngressAllowPolicy,
-    IngressAllowPolicyProps,
-)
+from constructs_lib.helm.operator_release import add_release, open_release_port
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.versions import CERT_MANAGER_CHART, CERT_MANAGER_IMAGES, ImagePin
 
@@ -96,39 +92,15 @@ class CertManager(Construct):
                 "podmonitor": {"enabled": props.pod_monitor},
             },
         }
-        self.helm = PinnedHelmRelease(
+        self.helm = add_release(self, props, chart=CERT_MANAGER_CHART, values=values)
+        instance = {"app.kubernetes.io/instance": props.release_name}
+        open_release_port(
             self,
-            "Release",
-            PinnedHelmReleaseProps(
-                name=props.release_name,
-                namespace=props.namespace,
-                chart=CERT_MANAGER_CHART,
-                protect=props.protect,
-                values=values,
-            ),
-        )
-        IngressAllowPolicy(
-            self,
-            "WebhookIngress",
-            IngressAllowPolicyProps(
-                name=f"{props.release_name}-webhook",
-                namespace=props.namespace,
-                pod_selector={
-                    "app.kubernetes.io/instance": props.release_name,
-                    "app.kubernetes.io/component": "webhook",
-                },
-                ports=[WEBHOOK_PORT],
-                source="anywhere",
-            ),
+            props,
+            "webhook",
+            pod_selector={**instance, "app.kubernetes.io/component": "webhook"},
+            port=WEBHOOK_PORT,
+            source="anywhere",
         )
         if props.pod_monitor:
-            IngressAllowPolicy(
-                self,
-                "MetricsIngress",
-                IngressAllowPolicyProps(
-                    name=f"{props.release_name}-metrics",
-                    namespace=props.namespace,
-                    pod_selector={"app.kubernetes.io/instance": props.release_name},
-                    ports=[METRICS_PORT],
-                ),
-            )
+            open_release_port(self, props, "metrics", pod_selector=instance, port=METRICS_PORT)

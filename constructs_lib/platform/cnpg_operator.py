@@ -6,11 +6,7 @@ from dataclasses import dataclass, field
 
 from constructs import Construct
 
-from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
-from constructs_lib.kubernetes.ingress_allow_policy import (
-    IngressAllowPolicy,
-    IngressAllowPolicyProps,
-)
+from constructs_lib.helm.operator_release import add_release, open_release_port
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.security import (
     restricted_container_security_context,
@@ -59,48 +55,26 @@ class CloudNativePgOperator(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.namespace = props.namespace
-        self.helm = PinnedHelmRelease(
+        self.helm = add_release(
             self,
-            "Release",
-            PinnedHelmReleaseProps(
-                name=props.release_name,
-                namespace=props.namespace,
-                chart=CLOUDNATIVE_PG_CHART,
-                protect=props.protect,
-                values={
-                    "crds": {"create": True},
-                    "image": {"repository": props.image.repository, "tag": props.image.tag_ref},
-                    "config": {"clusterWide": True},
-                    "resources": props.resources.to_values(),
-                    "podSecurityContext": restricted_pod_security_context(),
-                    "containerSecurityContext": restricted_container_security_context(_UID),
-                    "monitoring": {"podMonitorEnabled": props.pod_monitor},
-                },
-            ),
+            props,
+            chart=CLOUDNATIVE_PG_CHART,
+            values={
+                "crds": {"create": True},
+                "image": {"repository": props.image.repository, "tag": props.image.tag_ref},
+                "config": {"clusterWide": True},
+                "resources": props.resources.to_values(),
+                "podSecurityContext": restricted_pod_security_context(),
+                "containerSecurityContext": restricted_container_security_context(_UID),
+                "monitoring": {"podMonitorEnabled": props.pod_monitor},
+            },
         )
         selector = {
             "app.kubernetes.io/name": "cloudnative-pg",
             "app.kubernetes.io/instance": props.release_name,
         }
-        IngressAllowPolicy(
-            self,
-            "WebhookIngress",
-            IngressAllowPolicyProps(
-                name=f"{props.release_name}-webhook",
-                namespace=props.namespace,
-                pod_selector=selector,
-                ports=[WEBHOOK_PORT],
-                source="anywhere",
-            ),
+        open_release_port(
+            self, props, "webhook", pod_selector=selector, port=WEBHOOK_PORT, source="anywhere"
         )
         if props.pod_monitor:
-            IngressAllowPolicy(
-                self,
-                "MetricsIngress",
-                IngressAllowPolicyProps(
-                    name=f"{props.release_name}-metrics",
-                    namespace=props.namespace,
-                    pod_selector=selector,
-                    ports=[METRICS_PORT],
-                ),
-            )
+            open_release_port(self, props, "metrics", pod_selector=selector, port=METRICS_PORT)

@@ -9,11 +9,7 @@ from dataclasses import dataclass, field
 
 from constructs import Construct
 
-from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
-from constructs_lib.kubernetes.ingress_allow_policy import (
-    IngressAllowPolicy,
-    IngressAllowPolicyProps,
-)
+from constructs_lib.helm.operator_release import add_release, open_release_port
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.security import (
     restricted_container_security_context,
@@ -60,40 +56,29 @@ class MinioOperator(Construct):
         # Upstream ships no read-only-root-fs setting for the operator and we could not verify
         # that it runs without a writable root fs; everything else is restricted.
         security["readOnlyRootFilesystem"] = False
-        self.helm = PinnedHelmRelease(
+        self.helm = add_release(
             self,
-            "Release",
-            PinnedHelmReleaseProps(
-                name=props.release_name,
-                namespace=props.namespace,
-                chart=MINIO_OPERATOR_CHART,
-                protect=props.protect,
-                values={
-                    "operator": {
-                        "image": {
-                            "repository": props.image.repository,
-                            "tag": props.image.tag_ref,
-                        },
-                        "replicaCount": props.replicas,
-                        "resources": props.resources.to_values(),
-                        "securityContext": {
-                            **restricted_pod_security_context(),
-                            "runAsUser": _UID,
-                            "runAsGroup": _UID,
-                            "fsGroup": _UID,
-                        },
-                        "containerSecurityContext": security,
-                    }
-                },
-            ),
+            props,
+            chart=MINIO_OPERATOR_CHART,
+            values={
+                "operator": {
+                    "image": {"repository": props.image.repository, "tag": props.image.tag_ref},
+                    "replicaCount": props.replicas,
+                    "resources": props.resources.to_values(),
+                    "securityContext": {
+                        **restricted_pod_security_context(),
+                        "runAsUser": _UID,
+                        "runAsGroup": _UID,
+                        "fsGroup": _UID,
+                    },
+                    "containerSecurityContext": security,
+                }
+            },
         )
-        IngressAllowPolicy(
+        open_release_port(
             self,
-            "StsIngress",
-            IngressAllowPolicyProps(
-                name=f"{props.release_name}-sts",
-                namespace=props.namespace,
-                pod_selector={"app.kubernetes.io/instance": props.release_name},
-                ports=[STS_PORT],
-            ),
+            props,
+            "sts",
+            pod_selector={"app.kubernetes.io/instance": props.release_name},
+            port=STS_PORT,
         )

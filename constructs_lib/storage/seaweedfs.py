@@ -17,7 +17,7 @@ from cdktf import Fn, ITerraformDependable
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
-from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
+from constructs_lib.helm.operator_release import add_release
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.storage.generated_keys import GeneratedKeys
 from constructs_lib.storage.s3_endpoint import StorageIdentity
@@ -129,17 +129,12 @@ class SeaweedFs(Construct):
             pod_labels=self.pod_labels,
             port=S3_PORT,
         )
-        self.helm = PinnedHelmRelease(
+        self.helm = add_release(
             self,
-            "Release",
-            PinnedHelmReleaseProps(
-                name=props.release_name,
-                namespace=props.namespace,
-                chart=SEAWEEDFS_CHART,
-                protect=props.protect,
-                depends_on=[config_secret, *props.depends_on],
-                values=_values(props, config_secret.metadata.name),
-            ),
+            props,
+            chart=SEAWEEDFS_CHART,
+            depends_on=[config_secret, *props.depends_on],
+            values=_values(props, config_secret.metadata.name),
         )
 
 
