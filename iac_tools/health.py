@@ -32,6 +32,7 @@ from typing import Any, Literal
 from config_model.base import check_url
 from config_model.loader import ConfigError, LoadedConfig, ResolvedEnvironment
 from config_model.runners import RunnerType, enabled_types
+from constructs_lib.kubernetes.ops.incluster import opener
 
 DEFAULT_TIMEOUT = 10.0
 TOKEN_ENV = "GITLAB_TOKEN"
@@ -170,30 +171,14 @@ class Reply:
         return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is reported, never followed: the check must name what really answered, and
-    the GitLab token must not travel to another host."""
-
-    def redirect_request(  # noqa: PLR0917 (urllib's signature)
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> None:
-        return None
-
-
 class HttpClient:
     """GET with a timeout, certificate checks, no redirects; latency from time.monotonic."""
 
     def __init__(self, *, timeout: float) -> None:
         self.timeout = timeout
-        self._opener = urllib.request.build_opener(
-            _NoRedirect(), urllib.request.HTTPSHandler(context=ssl.create_default_context())
-        )
+        # A redirect is reported, never followed: the check must name what really answered,
+        # and the GitLab token must not travel to another host.
+        self._opener = opener(ssl.create_default_context())
 
     def get(self, url: str, headers: Mapping[str, str] | None = None) -> Reply:
         request = urllib.request.Request(

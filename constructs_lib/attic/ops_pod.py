@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from constructs_lib.attic.pod import CONFIG_DIR, secret_env
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
+from constructs_lib.kubernetes.ops.bundle import shipped_script
 from constructs_lib.kubernetes.resources import ComputeResources
 
 TOKEN_DIR = "/run/attic-tokens"
@@ -40,8 +40,9 @@ SMALL = ComputeResources(
 
 
 def ops_script() -> str:
-    """The in-cluster script, shipped inside this package."""
-    return resources.files("constructs_lib.attic.ops").joinpath(SCRIPT).read_text()
+    """The in-cluster script as its ConfigMap ships it: ``ops/attic_ops.py`` with the shared
+    client (``constructs_lib/kubernetes/ops/incluster.py``) inlined, one standard-library file."""
+    return shipped_script("constructs_lib.attic.ops", SCRIPT)
 
 
 def ops_revision(attic: AtticadmInputs, python_image: str, script: str, spec: str) -> str:

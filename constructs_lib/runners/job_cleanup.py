@@ -17,7 +17,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from cdktf import ITerraformDependable
@@ -40,6 +39,7 @@ from constructs import Construct
 
 from constructs_lib.kubernetes.admission_policy import deny_admission_policy
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
+from constructs_lib.kubernetes.ops.bundle import shipped_script
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.runners.labels import PART_OF, job_pod_selector
@@ -60,6 +60,12 @@ DEFAULT_NAME = "runner-cleanup"
 _PREFIX = re.compile(r"^[a-z0-9][-a-z0-9]{0,61}$")
 # CronJob names get an 11-character suffix for their Jobs.
 _MAX_NAME = 52
+
+
+def cleanup_script() -> str:
+    """The script as the ConfigMap ships it: ``ops/runner_cleanup.py`` with the shared client
+    (``constructs_lib/kubernetes/ops/incluster.py``) inlined, one standard-library file."""
+    return shipped_script("constructs_lib.runners.ops", SCRIPT)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,7 +155,7 @@ class RunnerJobCleanup(Construct):
             "Config",
             metadata={"name": name, "namespace": ns, "labels": self.labels},
             data={
-                SCRIPT: resources.files("constructs_lib.runners.ops").joinpath(SCRIPT).read_text(),
+                SCRIPT: cleanup_script(),
                 SPEC: json.dumps(spec, indent=2, sort_keys=True),
             },
             depends_on=after,

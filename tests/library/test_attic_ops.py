@@ -1,17 +1,17 @@
-"""attic_ops.py against in-process fakes of atticd and the Kubernetes Secret API."""
+"""attic_ops.py against in-process fakes of atticd and the Kubernetes Secret API.
+
+Long because it drives both commands of the script end to end (caches against a fake atticd,
+tokens against a fake Secret API), each through its success, conflict, retry and failure paths,
+the command line and the shipped file; the shared HTTP client has its own tests in
+test_incluster.py.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
-import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,102 +20,30 @@ import pytest
 from constructs_lib.attic.ops import attic_ops
 from constructs_lib.attic.ops.attic_ops import (
     CachesSpec,
-    HttpClient,
-    KubeApi,
     TokenSpec,
     parse_caches_spec,
     run_caches,
     run_tokens,
 )
-from tests.support.ops_scripts import imported_modules
+from constructs_lib.attic.ops_pod import ops_script
+from constructs_lib.kubernetes.ops.incluster import KubeApi
+from tests.support.fake_http import (
+    FakeServer,
+    Recorded,
+    kube_status,
+    no_proxies,  # noqa: F401 (autouse fixture)
+    serving,
+)
+from tests.support.ops_scripts import run_shipped
 
-SCRIPT = Path(attic_ops.__file__)
 ATTIC_TOKEN = "eyJhbGciOiJIUzI1NiJ9.ATTIC-ADMIN-TOKEN-SENTINEL.c2ln"
 SA_TOKEN = "KUBE-SA-TOKEN-SENTINEL"
 NOW = 1_800_000_000  # 2027-01-15T08:00:00Z
 DAY = 86_400
 
 
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 # --------------------------------------------------------------------------------------------
-# In-process HTTP fakes
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: Any  # set on the per-server subclass
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
-        pass
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw else None
-        record = Recorded(self.command, self.path, dict(self.headers.items()), body)
-        with self.fake.lock:
-            self.fake.requests.append(record)
-            status, payload = self.fake.respond(record)
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle  # noqa: N815
-
-
-class FakeServer:
-    """A ThreadingHTTPServer in a background thread, answering through ``respond``."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: list[Recorded] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.port = _free_port()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self) -> None:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.01,), daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join()
-            self._server = None
-
-    def respond(self, request: Recorded) -> tuple[int, Any]:
-        raise NotImplementedError
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# In-process fakes of atticd and the Secret API
 
 
 def _attic_error(code: int, error: str, message: str) -> tuple[int, Any]:
@@ -216,18 +144,6 @@ class FakeAttic(FakeServer):
         return 200, b""
 
 
-def _kube_status(code: int, reason: str, message: str) -> tuple[int, Any]:
-    return code, {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-
-
 class FakeKube(FakeServer):
     """GET/POST/PUT of core/v1 Secrets with resourceVersion checks, like the API server."""
 
@@ -252,10 +168,10 @@ class FakeKube(FakeServer):
 
     def respond(self, request: Recorded) -> tuple[int, Any]:
         if request.headers.get("Authorization") != f"Bearer {SA_TOKEN}":
-            return _kube_status(401, "Unauthorized", "Unauthorized")
+            return kube_status(401, "Unauthorized", "Unauthorized")
         match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?", request.path)
         if match is None:
-            return _kube_status(404, "NotFound", "the server could not find the resource")
+            return kube_status(404, "NotFound", "the server could not find the resource")
         namespace, name = match.groups()
         if namespace in self.forbidden_namespaces:
             return self._forbidden(request.method.lower(), namespace)
@@ -264,11 +180,11 @@ class FakeKube(FakeServer):
         if request.method in ("GET", "PUT") and name is not None:
             handler = self._get if request.method == "GET" else self._put
             return handler(namespace, name, request.body)
-        return _kube_status(405, "MethodNotAllowed", "method not allowed")
+        return kube_status(405, "MethodNotAllowed", "method not allowed")
 
     @staticmethod
     def _forbidden(verb: str, namespace: str) -> tuple[int, Any]:
-        return _kube_status(
+        return kube_status(
             403,
             "Forbidden",
             f'secrets is forbidden: User "system:serviceaccount:attic:ops" cannot {verb} '
@@ -277,22 +193,22 @@ class FakeKube(FakeServer):
 
     def _get(self, namespace: str, name: str, _body: Any) -> tuple[int, Any]:
         if (namespace, name) not in self.secrets:
-            return _kube_status(404, "NotFound", f'secrets "{name}" not found')
+            return kube_status(404, "NotFound", f'secrets "{name}" not found')
         return 200, self.secrets[(namespace, name)]
 
     def _post(self, namespace: str, body: Any) -> tuple[int, Any]:
         if namespace not in self.namespaces:
-            return _kube_status(404, "NotFound", f'namespaces "{namespace}" not found')
+            return kube_status(404, "NotFound", f'namespaces "{namespace}" not found')
         name = body["metadata"]["name"]
         if (namespace, name) in self.secrets:
-            return _kube_status(409, "AlreadyExists", f'secrets "{name}" already exists')
+            return kube_status(409, "AlreadyExists", f'secrets "{name}" already exists')
         self.put_secret(namespace, name, body)
         return 201, self.secrets[(namespace, name)]
 
     def _put(self, namespace: str, name: str, body: Any) -> tuple[int, Any]:
         key = (namespace, name)
         if key not in self.secrets:
-            return _kube_status(404, "NotFound", f'secrets "{name}" not found')
+            return kube_status(404, "NotFound", f'secrets "{name}" not found')
         if key in self.concurrent_writes:
             self.concurrent_writes.discard(key)
             self.put_secret(namespace, name, self.secrets[key])
@@ -300,7 +216,7 @@ class FakeKube(FakeServer):
             body["metadata"].get("resourceVersion")
             != self.secrets[key]["metadata"]["resourceVersion"]
         ):
-            return _kube_status(
+            return kube_status(
                 409,
                 "Conflict",
                 f'Operation cannot be fulfilled on secrets "{name}": the object has been '
@@ -312,18 +228,14 @@ class FakeKube(FakeServer):
 
 @pytest.fixture
 def attic() -> Iterator[FakeAttic]:
-    server = FakeAttic()
-    server.start()
-    yield server
-    server.stop()
+    with serving(FakeAttic()) as server:
+        yield server
 
 
 @pytest.fixture
 def kube() -> Iterator[FakeKube]:
-    server = FakeKube()
-    server.start()
-    yield server
-    server.stop()
+    with serving(FakeKube()) as server:
+        yield server
 
 
 class FakeTime:
@@ -643,30 +555,21 @@ def test_cli_sends_bearer_token_and_never_prints_it(
         assert "Bearer" not in text
 
 
-def test_script_runs_standalone_in_an_isolated_interpreter(
-    attic: FakeAttic, tmp_path: Path
-) -> None:
-    """As in the pod: a plain ``python3 attic_ops.py`` with no project on the path."""
-    (tmp_path / "caches.json").write_text(json.dumps({"endpoint": attic.url, "caches": []}))
-    (tmp_path / "token").write_text(ATTIC_TOKEN)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            str(SCRIPT),
-            "caches",
-            "--spec",
-            str(tmp_path / "caches.json"),
-            "--token-file",
-            str(tmp_path / "token"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+def test_shipped_script_runs_alone_on_a_bare_interpreter(attic: FakeAttic, tmp_path: Path) -> None:
+    """As in the pod: ``python3 attic_ops.py`` as the ConfigMap ships it, on its own."""
+    (tmp_path / "caches.json").write_text(
+        json.dumps({"endpoint": attic.url, "caches": [_cache("main")]})
     )
+    (tmp_path / "token").write_text(ATTIC_TOKEN)
+    args = ["caches", "--spec", "caches.json", "--token-file", "token"]
+
+    result = run_shipped(ops_script(), "attic_ops.py", args, tmp_path)
+
     assert result.returncode == 0, result.stderr
-    assert "0 caches in place" in result.stdout
+    assert "cache main: created" in result.stdout
+    assert "1 caches in place" in result.stdout
+    assert ATTIC_TOKEN not in result.stdout + result.stderr
+    assert attic.calls("POST")[0].headers["User-Agent"] == "attic-iac-ops"
 
 
 @pytest.mark.parametrize(
@@ -769,7 +672,7 @@ def _mint(directory: Path, spec: TokenSpec, exp: int | None = None, **kwargs: An
 
 
 def _kube_api(kube: FakeKube) -> KubeApi:
-    return KubeApi(kube.url, SA_TOKEN, client=HttpClient(), sleep=lambda _s: None)
+    return KubeApi(kube.url, SA_TOKEN, sleep=lambda _s: None)
 
 
 def _run_tokens(kube: FakeKube, directory: Path, *specs: TokenSpec, now: float = NOW) -> int:
@@ -992,7 +895,7 @@ def _write_bad_minted(directory: Path, spec: TokenSpec, kind: str) -> None:
     ("kind", "message"),
     [
         ("missing", "cannot read"),
-        ("empty", "not a JWT"),
+        ("empty", "is empty"),
         ("two segments", "not a JWT"),
         ("no exp", "no numeric exp claim"),
         ("exp far off", "is not now + validity"),
@@ -1099,17 +1002,6 @@ def test_tokens_outside_a_pod_needs_api_server(
     assert "pass --api-server" in capsys.readouterr().err
 
 
-def test_in_cluster_defaults_build_an_https_url(tmp_path: Path) -> None:
-    (tmp_path / "token").write_text(SA_TOKEN)
-    with pytest.raises(attic_ops.SpecError, match="CA file"):
-        KubeApi.from_environment(
-            None,
-            tmp_path / "token",
-            tmp_path / "missing-ca.crt",
-            {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"},
-        )
-
-
 def test_invalid_tokens_spec_lists_every_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1159,13 +1051,3 @@ def test_invalid_tokens_spec_lists_every_problem(
         "tokens[4] (w): missing 'namespace'",
     ):
         assert problem in err
-
-
-# --------------------------------------------------------------------------------------------
-# The script ships in a ConfigMap to a stock Python image
-
-
-def test_script_imports_only_the_standard_library() -> None:
-    modules = imported_modules(SCRIPT)
-    assert modules, "no imports found"
-    assert modules <= set(sys.stdlib_module_names), modules - set(sys.stdlib_module_names)

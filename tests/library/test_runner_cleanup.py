@@ -1,11 +1,17 @@
 """runner_cleanup.py against an in-process fake of the Kubernetes pod and namespace API, and the
-RunnerJobCleanup construct that ships it."""
+RunnerJobCleanup construct that ships it.
+
+Long because it covers both halves of one feature: the script's decisions (age, phase, deletion
+timestamp, per-job namespaces, paging, preconditions, failures, command line, the shipped file)
+and the construct's RBAC, admission policy, CronJob and ConfigMap; the shared Kubernetes client
+has its own tests in test_incluster.py.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,20 +21,27 @@ from typing import Any
 import pytest
 from cdktf import TerraformStack, Testing as CdktfTesting
 
+from constructs_lib.kubernetes.ops.incluster import KubeApi
 from constructs_lib.runners.job_cleanup import (
     RUNNER_NAMESPACE_PER_JOB_PREFIX,
     RunnerJobCleanup,
     RunnerJobCleanupProps,
+    cleanup_script,
 )
 from constructs_lib.runners.labels import JOB_POD_LABELS, job_pod_selector
 from constructs_lib.runners.ops import runner_cleanup
-from constructs_lib.runners.ops.runner_cleanup import KubeApi, Run, Spec, duration, parse_spec
+from constructs_lib.runners.ops.runner_cleanup import Run, Spec, duration, parse_spec
 from constructs_lib.validation import PropsError
-from tests.library.test_attic_ops import FakeServer, Recorded
-from tests.support.ops_scripts import imported_modules
+from tests.support.fake_http import (
+    FakeServer,
+    Recorded,
+    kube_status,
+    no_proxies,  # noqa: F401 (autouse fixture)
+    serving,
+)
+from tests.support.ops_scripts import run_shipped
 from tests.support.synth_output import resources
 
-SCRIPT = Path(runner_cleanup.__file__)
 SA_TOKEN = "KUBE-SA-TOKEN-SENTINEL"
 NOW = 1_800_000_000
 MINUTE, HOUR = 60, 3600
@@ -36,25 +49,8 @@ JOBS, DIND = "gitlab-runner-jobs", "gitlab-runner-dind"
 JOB_LABELS = {**JOB_POD_LABELS, "attic-iac/runner-type": "docker"}
 
 
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _status(code: int, reason: str, message: str) -> tuple[int, Any]:
-    return code, {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
 
 
 class FakeKube(FakeServer):
@@ -133,11 +129,11 @@ class FakeKube(FakeServer):
 
     def respond(self, request: Recorded) -> tuple[int, Any]:
         if request.headers.get("Authorization") != f"Bearer {SA_TOKEN}":
-            return _status(401, "Unauthorized", "Unauthorized")
+            return kube_status(401, "Unauthorized", "Unauthorized")
         url = urllib.parse.urlsplit(request.path)
         if (request.method, url.path) in self.fail:
             code = self.fail[(request.method, url.path)]
-            return _status(code, "InternalError", f"injected failure {code}")
+            return kube_status(code, "InternalError", f"injected failure {code}")
         pods = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods(?:/([^/]+))?", url.path)
         namespaces = re.fullmatch(r"/api/v1/namespaces(?:/([^/]+))?", url.path)
         store: dict[Any, dict[str, Any]]
@@ -151,19 +147,19 @@ class FakeKube(FakeServer):
             store, key, kind = self.namespaces, name, "NamespaceList"
             items = [n for _, n in sorted(self.namespaces.items())]
         else:
-            return _status(404, "NotFound", "the server could not find the requested resource")
+            return kube_status(404, "NotFound", "the server could not find the requested resource")
         if request.method == "GET" and name is None:
             return self._list(kind, items, urllib.parse.parse_qs(url.query))
         if request.method == "DELETE" and name is not None:
             return self._delete(store, key, name, request.body)
-        return _status(405, "MethodNotAllowed", "method not allowed")
+        return kube_status(405, "MethodNotAllowed", "method not allowed")
 
     @staticmethod
     def _list(
         kind: str, items: list[dict[str, Any]], query: dict[str, list[str]]
     ) -> tuple[int, Any]:
         if "fieldSelector" in query:
-            return _status(400, "BadRequest", "field selectors are not what we want here")
+            return kube_status(400, "BadRequest", "field selectors are not what we want here")
         wanted = [
             tuple(term.split("=", 1)) for term in query.get("labelSelector", [""])[0].split(",")
         ]
@@ -189,11 +185,11 @@ class FakeKube(FakeServer):
         if name in self.replace_before_delete and key in store:
             store[key]["metadata"]["uid"] = self._next_uid()
         if key not in store:
-            return _status(404, "NotFound", f'"{name}" not found')
+            return kube_status(404, "NotFound", f'"{name}" not found')
         uid = ((body or {}).get("preconditions") or {}).get("uid")
         actual = store[key]["metadata"]["uid"]
         if uid is not None and uid != actual:
-            return _status(
+            return kube_status(
                 409,
                 "Conflict",
                 f"Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}",
@@ -203,12 +199,8 @@ class FakeKube(FakeServer):
 
 @pytest.fixture
 def kube() -> Iterator[FakeKube]:
-    server = FakeKube()
-    server.start()
-    try:
+    with serving(FakeKube()) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _spec(**overrides: Any) -> Spec:
@@ -570,10 +562,22 @@ def test_invalid_spec_lists_every_problem(
         assert problem in err
 
 
-def test_script_imports_only_the_standard_library() -> None:
-    modules = imported_modules(SCRIPT)
-    assert modules, "no imports found"
-    assert modules <= set(sys.stdlib_module_names), modules - set(sys.stdlib_module_names)
+def test_shipped_script_runs_alone_on_a_bare_interpreter(kube: FakeKube, tmp_path: Path) -> None:
+    """As in the pod: ``python3 runner_cleanup.py`` as the ConfigMap ships it, on its own."""
+    now = time.time()  # the subprocess reads the real clock
+    kube.add_pod("old", created=now - 5 * HOUR)
+    kube.add_pod("young", created=now - MINUTE)
+    (tmp_path / "sa-token").write_text(SA_TOKEN)
+    spec = str(_write_spec(tmp_path))
+    args = [spec, "--api-server", kube.url, "--sa-token-file", "sa-token"]
+
+    result = run_shipped(cleanup_script(), "runner_cleanup.py", args, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert f"pod {JOBS}/old: deleted" in result.stdout
+    assert _deleted(kube) == [_pod_path("old")]
+    assert SA_TOKEN not in result.stdout + result.stderr
+    assert {r.headers["User-Agent"] for r in kube.requests} == {"attic-iac-runner-cleanup"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -742,7 +746,7 @@ def test_config_map_ships_the_script_and_a_spec_it_accepts() -> None:
         namespace_per_job_prefix="ci-job-", finished_after_seconds=1200, max_age_seconds=7200
     )
     data = _one(doc, "kubernetes_config_map_v1")["data"]
-    assert data["runner_cleanup.py"] == SCRIPT.read_text(encoding="utf-8")
+    assert data["runner_cleanup.py"] == cleanup_script()
     spec = parse_spec(json.loads(data["cleanup.json"]))
     assert spec == Spec(
         job_namespaces=(JOBS, DIND),

@@ -11,13 +11,22 @@ the settings of those that differ (``/_api/v1/cache-config/<name>``). ``tokens``
 tokens that ``atticadm make-token`` minted in init containers into Kubernetes Secrets, and
 replaces them when their permissions changed or their expiry is near.
 
-This file is mounted from a ConfigMap and runs on a stock Python (3.11 or newer) image: it must
-use the standard library only. It never prints a token or an Authorization header; the only
-response bodies it prints are error bodies (JSON error messages), truncated.
+It runs on a stock Python (3.11 or newer) image, from a ConfigMap: standard library only. Its
+HTTP and Kubernetes API client is ``constructs_lib/kubernetes/ops/incluster.py``, which the
+constructs inline in place of its import when they write the ConfigMap (``ops_pod.ops_script``),
+so the pod runs one self-contained file. It never prints a token or an Authorization header; the
+only response bodies it prints are error bodies (atticd's JSON errors, the Kubernetes API's
+Status messages), truncated.
 
 Exit codes: 0 everything succeeded; 1 at least one cache or token entry failed (every entry is
 still processed) or atticd never became ready; 2 the command line, a spec file, or a credential
 file is unusable.
+
+Long because one ConfigMap carries both commands (the cache-init Job and the token rotation share
+the script and its revision hash), and each validates its whole spec and reports every problem,
+handles atticd's quirks (401 until a fresh token's nbf, soft-deleted names, 5xx retries) and the
+Secret create/rotate/keep decisions with their conflicts; only the HTTP and Kubernetes client
+is shared with the other in-cluster script.
 """
 
 from __future__ import annotations
@@ -25,25 +34,37 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import http.client
 import json
-import os
 import re
-import ssl
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeGuard
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from constructs_lib.kubernetes.ops.incluster import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Clock,
+    HttpClient,
+    KubeApi,
+    Log,
+    OpsError,
+    Response,
+    Sleep,
+    SpecError,
+    TransportError,
+    add_kube_arguments,
+    log,
+    log_error,
+    parse_time,
+    read_json,
+    read_secret_file,
+)
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "attic-iac"
@@ -55,135 +76,17 @@ MINTED_AT_ANNOTATION = "attic-iac.io/minted-at"
 SPEC_HASH_ANNOTATION = "attic-iac.io/spec-hash"
 TOKEN_DATA_KEY = "token"
 
-SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-DEFAULT_SA_TOKEN_FILE = SA_DIR / "token"
-DEFAULT_CA_FILE = SA_DIR / "ca.crt"
-
 STORE_DIR = "/nix/store"
 #: atticd stores a cache's retention period in seconds as an i32.
 MAX_RETENTION_SECONDS = 2**31 - 1
 #: A minted token's ``exp`` may differ this much from now + validity (clock / wrong file check).
 EXP_TOLERANCE_SECONDS = 600
-#: Error bodies are printed up to this many characters.
-MAX_BODY_CHARS = 300
 
 _CACHE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_+]{0,49}$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-_.]{0,61}[A-Za-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-Sleep = Callable[[float], None]
-Clock = Callable[[], float]
-Log = Callable[[str], None]
-
-
-def _log(line: str) -> None:
-    print(line, flush=True)
-
-
-def _log_error(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-class OpsError(Exception):
-    """One cache or token entry failed; the message says why (never contains a secret)."""
-
-
-class SpecError(Exception):
-    """A spec or credential file is unusable; the message lists every problem."""
-
-
-class TransportError(Exception):
-    """No HTTP response at all: connection refused, reset, timed out, TLS failure."""
-
-
-# --------------------------------------------------------------------------------------------
-# HTTP
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        """The body as JSON, or None if it is empty or not JSON."""
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
-
-    def error_name(self) -> str | None:
-        """atticd's ``error`` field (``NoSuchCache``, ``CacheAlreadyExists``...), if any."""
-        payload = self.json()
-        if isinstance(payload, dict) and isinstance(payload.get("error"), str):
-            return str(payload["error"])
-        return None
-
-    def describe(self) -> str:
-        """``HTTP <status>: <body>`` for error messages (error bodies only; truncated)."""
-        text = self.body.decode("utf-8", errors="replace").strip()
-        text = " ".join(text.split())
-        if len(text) > MAX_BODY_CHARS:
-            text = text[:MAX_BODY_CHARS] + "..."
-        return f"HTTP {self.status}: {text}" if text else f"HTTP {self.status}"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Never follow redirects: the Authorization header must not travel to another host."""
-
-    def redirect_request(  # noqa: PLR0917 (urllib's signature)
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> None:
-        return None
-
-
-class HttpClient:
-    """A small JSON-over-HTTP client on urllib; HTTP errors come back as ``Response``s."""
-
-    def __init__(self, *, timeout: float = 30.0, context: ssl.SSLContext | None = None) -> None:
-        self._timeout = timeout
-        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
-        if context is not None:
-            handlers.append(urllib.request.HTTPSHandler(context=context))
-        self._opener = urllib.request.build_opener(*handlers)
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        bearer: str | None = None,
-        body: Any = None,
-    ) -> Response:
-        headers = {"Accept": "application/json", "User-Agent": "attic-iac-ops"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        if bearer is not None:
-            headers["Authorization"] = f"Bearer {bearer}"
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
-        try:
-            with self._opener.open(req, timeout=self._timeout) as resp:
-                return Response(resp.status, resp.read())
-        except urllib.error.HTTPError as err:
-            try:
-                return Response(err.code, err.read())
-            finally:
-                err.close()
-        except urllib.error.URLError as err:
-            raise TransportError(f"{method} {url}: {err.reason}") from None
-        except (OSError, http.client.HTTPException) as err:
-            raise TransportError(f"{method} {url}: {type(err).__name__}: {err}") from None
-
 
 # --------------------------------------------------------------------------------------------
 # Small helpers
@@ -197,40 +100,12 @@ def _timestamp(epoch: float) -> str:
         return str(epoch)
 
 
-def _parse_timestamp(text: object) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            return None
-    return parsed.timestamp()
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise SpecError(f"{path}: cannot read: {err.strerror or err}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SpecError(f"{path}: not valid JSON: {err}") from None
-
-
-def _read_secret_file(path: Path, what: str) -> str:
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as err:
-        raise SpecError(f"{what} {path}: cannot read: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{what} {path}: not UTF-8 text") from None
-    if not value:
-        raise SpecError(f"{what} {path} is empty")
-    return value
+def _error_name(response: Response) -> str | None:
+    """atticd's ``error`` field (``NoSuchCache``, ``CacheAlreadyExists``...), if any."""
+    payload = response.json()
+    if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+        return str(payload["error"])
+    return None
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -364,7 +239,7 @@ def wait_for_atticd(
     sleep: Sleep,
     monotonic: Clock,
     poll_interval: float = 3.0,
-    log: Log = _log,
+    log: Log = log,
 ) -> None:
     """Poll ``GET <endpoint>`` until it answers 200; retry connection errors and 5xx."""
     deadline = monotonic() + timeout
@@ -470,7 +345,7 @@ def _get_config(api: AtticApi, name: str) -> dict[str, Any] | None:
         if not isinstance(config, dict):
             raise OpsError(f"GET cache-config/{name}: response is not a JSON object")
         return config
-    if response.status == 404 and response.error_name() == "NoSuchCache":
+    if response.status == 404 and _error_name(response) == "NoSuchCache":
         return None
     _fail("GET", name, response, "pull (r)")
 
@@ -487,7 +362,7 @@ def _create(api: AtticApi, cache: CacheSpec) -> bool:
     response = api.call("POST", cache.name, body)
     if 200 <= response.status < 300:
         return True
-    if response.status == 400 and response.error_name() == "CacheAlreadyExists":
+    if response.status == 400 and _error_name(response) == "CacheAlreadyExists":
         return False
     _fail("POST", cache.name, response, "create-cache (cc)")
 
@@ -506,7 +381,7 @@ def _public_key(config: Mapping[str, Any]) -> str:
     return key if isinstance(key, str) else "(not reported)"
 
 
-def ensure_cache(api: AtticApi, cache: CacheSpec, *, log: Log = _log) -> str:
+def ensure_cache(api: AtticApi, cache: CacheSpec, *, log: Log = log) -> str:
     """Create or reconcile one cache; returns the outcome word and logs it."""
     name = cache.name
     config = _get_config(api, name)
@@ -557,8 +432,8 @@ def run_caches(
     poll_interval: float = 3.0,
     auth_retries: int = 5,
     auth_retry_delay: float = 2.0,
-    log: Log = _log,
-    log_error: Log = _log_error,
+    log: Log = log,
+    log_error: Log = log_error,
 ) -> int:
     """Wait for atticd, then reconcile every cache; 1 if any failed."""
     client = client or HttpClient()
@@ -700,11 +575,9 @@ def _b64url_decode(segment: str) -> bytes:
 def read_minted_token(path: Path, spec: TokenSpec, now: float) -> tuple[str, int]:
     """The minted JWT and its ``exp``; ``OpsError`` if it does not look freshly minted."""
     try:
-        jwt = path.read_text(encoding="utf-8").strip()
-    except OSError as err:
-        raise OpsError(f"minted token {path}: cannot read: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise OpsError(f"minted token {path}: not text") from None
+        jwt = read_secret_file(path, "minted token")
+    except SpecError as err:  # only this entry fails
+        raise OpsError(str(err)) from None
     segments = jwt.split(".")
     if len(segments) != 3 or not all(segments) or any(c.isspace() for c in jwt):
         raise OpsError(f"minted token {path}: not a JWT (expected 3 dot-separated segments)")
@@ -722,68 +595,6 @@ def read_minted_token(path: Path, spec: TokenSpec, now: float) -> tuple[str, int
             f"({_timestamp(expected)}); wrong file, wrong --validity, or clock skew"
         )
     return jwt, int(exp)
-
-
-class KubeApi:
-    """The few Kubernetes API calls the token job makes, with the pod's service account."""
-
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        *,
-        client: HttpClient,
-        sleep: Sleep = time.sleep,
-        retry_delay: float = 1.0,
-    ) -> None:
-        self._base = base_url.rstrip("/")
-        self._token = token
-        self._client = client
-        self._sleep = sleep
-        self._retry_delay = retry_delay
-
-    @classmethod
-    def from_environment(
-        cls,
-        api_server: str | None,
-        sa_token_file: Path,
-        ca_file: Path,
-        environ: Mapping[str, str] = os.environ,
-    ) -> KubeApi:
-        if api_server is None:
-            host = environ.get("KUBERNETES_SERVICE_HOST")
-            port = environ.get("KUBERNETES_SERVICE_PORT", "443")
-            if not host:
-                raise SpecError(
-                    "KUBERNETES_SERVICE_HOST is not set (not in a pod?); pass --api-server"
-                )
-            if ":" in host and not host.startswith("["):
-                host = f"[{host}]"
-            api_server = f"https://{host}:{port}"
-        token = _read_secret_file(sa_token_file, "service-account token")
-        context = None
-        if api_server.startswith("https://"):
-            if not ca_file.is_file():
-                raise SpecError(f"CA file {ca_file} not found; pass --ca-file")
-            try:
-                context = ssl.create_default_context(cafile=str(ca_file))
-            except (OSError, ssl.SSLError) as err:
-                raise SpecError(f"CA file {ca_file}: {err}") from None
-        elif not api_server.startswith("http://"):
-            raise SpecError(f"--api-server {api_server!r} must be an http(s) URL")
-        return cls(api_server, token, client=HttpClient(context=context))
-
-    def request(self, method: str, path: str, body: object = None, *, retries: int = 2) -> Response:
-        for attempt in range(retries + 1):
-            try:
-                return self._client.request(
-                    method, self._base + path, bearer=self._token, body=body
-                )
-            except TransportError as err:
-                if attempt == retries:
-                    raise OpsError(f"Kubernetes API unreachable: {err}") from None
-                self._sleep(self._retry_delay)
-        raise AssertionError("unreachable")
 
 
 def _secret_path(namespace: str, name: str = "") -> str:
@@ -829,7 +640,7 @@ def rotation_reason(spec: TokenSpec, secret: Mapping[str, Any], now: float) -> s
         return "token spec changed"
     if not data.get(TOKEN_DATA_KEY):
         return f"data key {TOKEN_DATA_KEY!r} missing"
-    expires_at = _parse_timestamp(annotations.get(EXPIRES_AT_ANNOTATION))
+    expires_at = parse_time(annotations.get(EXPIRES_AT_ANNOTATION))
     if expires_at is None:
         return f"annotation {EXPIRES_AT_ANNOTATION} missing or unparseable"
     if expires_at - now < spec.rotate_before_seconds:
@@ -858,7 +669,7 @@ def _kube_failure(what: str, spec: TokenSpec, response: Response) -> OpsError:
 
 
 def ensure_token_secret(
-    kube: KubeApi, spec: TokenSpec, minted_dir: Path, now: float, *, log: Log = _log
+    kube: KubeApi, spec: TokenSpec, minted_dir: Path, now: float, *, log: Log = log
 ) -> str:
     """Create, rotate or keep one token Secret; returns the outcome and logs one line."""
     prefix = f"token {spec.name} -> {spec.namespace}/{spec.secret_name}"
@@ -893,9 +704,7 @@ def ensure_token_secret(
         )
     reason = rotation_reason(spec, secret, now)
     if reason is None:
-        expires_at = _parse_timestamp(
-            (metadata.get("annotations") or {}).get(EXPIRES_AT_ANNOTATION)
-        )
+        expires_at = parse_time((metadata.get("annotations") or {}).get(EXPIRES_AT_ANNOTATION))
         assert expires_at is not None  # rotation_reason checked it
         log(f"{prefix}: kept ({_window(expires_at, spec)})")
         return "kept"
@@ -916,8 +725,8 @@ def run_tokens(
     kube: KubeApi,
     *,
     now: Clock = time.time,
-    log: Log = _log,
-    log_error: Log = _log_error,
+    log: Log = log,
+    log_error: Log = log_error,
 ) -> int:
     """Reconcile every token Secret; 1 if any entry failed."""
     failed = []
@@ -958,13 +767,7 @@ def _parser() -> argparse.ArgumentParser:
     tokens.add_argument(
         "--minted-dir", type=Path, required=True, help="directory holding <name>.jwt files"
     )
-    tokens.add_argument(
-        "--api-server",
-        help="Kubernetes API base URL (default https://$KUBERNETES_SERVICE_HOST:"
-        "$KUBERNETES_SERVICE_PORT)",
-    )
-    tokens.add_argument("--sa-token-file", type=Path, default=DEFAULT_SA_TOKEN_FILE)
-    tokens.add_argument("--ca-file", type=Path, default=DEFAULT_CA_FILE)
+    add_kube_arguments(tokens)
     return parser
 
 
@@ -979,19 +782,14 @@ def main(
     args = _parser().parse_args(argv)
     try:
         if args.command == "caches":
-            spec = parse_caches_spec(_read_json(args.spec))
-            token = _read_secret_file(args.token_file, "Attic token file")
+            spec = parse_caches_spec(read_json(args.spec))
+            token = read_secret_file(args.token_file, "Attic token file")
             return run_caches(spec, token, timeout=args.timeout, sleep=sleep, monotonic=monotonic)
-        tokens = parse_tokens_spec(_read_json(args.spec))
-        kube = KubeApi.from_environment(
-            args.api_server,
-            args.sa_token_file,
-            args.ca_file,
-            os.environ if environ is None else environ,
-        )
+        tokens = parse_tokens_spec(read_json(args.spec))
+        kube = KubeApi.from_arguments(args, environ)
         return run_tokens(tokens, args.minted_dir, kube, now=now)
     except SpecError as err:
-        _log_error(f"error: {err}")
+        log_error(f"error: {err}")
         return EXIT_USAGE
 
 

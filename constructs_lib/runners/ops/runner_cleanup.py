@@ -33,9 +33,11 @@ on facts that cannot change (creation time, a terminal phase, a set deletion tim
 running pod's resourceVersion changes with every status update. A DELETE answered 404 (already
 gone) or 409 (replaced) is logged and is not a failure.
 
-This file is mounted from a ConfigMap and runs on a stock Python (3.11 or newer) image: standard
-library only. It never prints the service-account token or an Authorization header; the only
-response bodies it prints are error bodies, truncated.
+It runs on a stock Python (3.11 or newer) image, from a ConfigMap: standard library only. Its
+Kubernetes API client is ``constructs_lib/kubernetes/ops/incluster.py``, which the construct
+inlines in place of its import when it writes the ConfigMap, so the pod runs one self-contained
+file. It never prints the service-account token or an Authorization header; the only response
+bodies it prints are error bodies (the API's Status messages), truncated.
 
 Exit codes: 0 every API call succeeded (or was answered 404/409 on delete); 1 at least one API
 call failed (every other namespace and object is still processed); 2 the command line, the spec
@@ -45,35 +47,34 @@ or the service-account credentials are unusable.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
-import os
 import re
-import ssl
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-DEFAULT_SA_TOKEN_FILE = SA_DIR / "token"
-DEFAULT_CA_FILE = SA_DIR / "ca.crt"
+from constructs_lib.kubernetes.ops.incluster import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Clock,
+    KubeApi,
+    Log,
+    OpsError,
+    SpecError,
+    add_kube_arguments,
+    log,
+    log_error,
+    parse_time,
+    read_json,
+)
 
 #: Objects per list page.
 PAGE_SIZE = 250
-#: Error bodies are printed up to this many characters.
-MAX_BODY_CHARS = 300
 FINISHED_PHASES = ("Succeeded", "Failed")
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -86,163 +87,6 @@ _SPEC_KEYS = (
     "stuck_terminating_seconds",
     "namespace_per_job",
 )
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
-Log = Callable[[str], None]
-
-
-def _log(line: str) -> None:
-    print(line, flush=True)
-
-
-def _log_error(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-class ApiError(Exception):
-    """An API call failed; the message says which and why (never contains a credential)."""
-
-
-class SpecError(Exception):
-    """The spec, the command line or a credential file is unusable; lists every problem."""
-
-
-# --------------------------------------------------------------------------------------------
-# HTTP
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        """The body as JSON, or None if it is empty or not JSON."""
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
-
-    def describe(self) -> str:
-        """``HTTP <status>: <message>`` for logs (the Status message if any; truncated)."""
-        payload = self.json()
-        if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-            text = payload["message"]
-        else:
-            text = self.body.decode("utf-8", errors="replace")
-        text = " ".join(text.split())
-        if len(text) > MAX_BODY_CHARS:
-            text = text[:MAX_BODY_CHARS] + "..."
-        return f"HTTP {self.status}: {text}" if text else f"HTTP {self.status}"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Never follow redirects: the Authorization header must not travel to another host."""
-
-    def redirect_request(  # noqa: PLR0917 (urllib's signature)
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> None:
-        return None
-
-
-class KubeApi:
-    """JSON requests to the Kubernetes API with the pod's service-account token."""
-
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        *,
-        context: ssl.SSLContext | None = None,
-        timeout: float = 30.0,
-        sleep: Sleep = time.sleep,
-        retries: int = 2,
-        retry_delay: float = 1.0,
-    ) -> None:
-        self._base = base_url.rstrip("/")
-        self._token = token
-        self._timeout = timeout
-        self._sleep = sleep
-        self._retries = retries
-        self._retry_delay = retry_delay
-        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
-        if context is not None:
-            handlers.append(urllib.request.HTTPSHandler(context=context))
-        self._opener = urllib.request.build_opener(*handlers)
-
-    @classmethod
-    def from_environment(
-        cls,
-        api_server: str | None,
-        sa_token_file: Path,
-        ca_file: Path,
-        environ: Mapping[str, str] = os.environ,
-    ) -> KubeApi:
-        if api_server is None:
-            host = environ.get("KUBERNETES_SERVICE_HOST")
-            port = environ.get("KUBERNETES_SERVICE_PORT", "443")
-            if not host:
-                raise SpecError(
-                    "KUBERNETES_SERVICE_HOST is not set (not in a pod?); pass --api-server"
-                )
-            if ":" in host and not host.startswith("["):
-                host = f"[{host}]"
-            api_server = f"https://{host}:{port}"
-        try:
-            token = sa_token_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as err:
-            raise SpecError(f"service-account token {sa_token_file}: cannot read: {err}") from None
-        if not token:
-            raise SpecError(f"service-account token {sa_token_file} is empty")
-        context = None
-        if api_server.startswith("https://"):
-            try:
-                context = ssl.create_default_context(cafile=str(ca_file))
-            except (OSError, ssl.SSLError) as err:
-                raise SpecError(f"CA file {ca_file}: {err}; pass --ca-file") from None
-        elif not api_server.startswith("http://"):
-            raise SpecError(f"--api-server {api_server!r} must be an http(s) URL")
-        return cls(api_server, token, context=context)
-
-    def request(self, method: str, path: str, body: object = None) -> Response:
-        """One call; connection failures are retried, HTTP errors come back as Responses."""
-        headers = {
-            "Accept": "application/json",
-            "User-Agent": "attic-iac-runner-cleanup",
-            "Authorization": f"Bearer {self._token}",
-        }
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        for attempt in range(self._retries + 1):
-            req = urllib.request.Request(
-                self._base + path, data=data, method=method, headers=headers
-            )
-            try:
-                with self._opener.open(req, timeout=self._timeout) as resp:
-                    return Response(resp.status, resp.read())
-            except urllib.error.HTTPError as err:
-                try:
-                    return Response(err.code, err.read())
-                finally:
-                    err.close()
-            except (OSError, http.client.HTTPException) as err:
-                reason = err.reason if isinstance(err, urllib.error.URLError) else err
-                if attempt == self._retries:
-                    raise ApiError(
-                        f"{method} {path}: Kubernetes API unreachable: {reason}"
-                    ) from None
-                self._sleep(self._retry_delay)
-        raise AssertionError("unreachable")
-
 
 # --------------------------------------------------------------------------------------------
 # Spec
@@ -358,17 +202,6 @@ class Action:
         return body
 
 
-def _time(value: object) -> float | None:
-    """An RFC 3339 timestamp as epoch seconds, or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
-
-
 def duration(seconds: float) -> str:
     """``3d04h``, ``2h05m``, ``15m00s`` or ``42s``."""
     whole = max(0, int(seconds))
@@ -388,7 +221,7 @@ def _finished_at(pod: Mapping[str, Any]) -> float | None:
     """When the last container of a finished pod terminated, if any container says."""
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     times = [
-        _time(((status.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+        parse_time(((status.get("state") or {}).get("terminated") or {}).get("finishedAt"))
         for status in statuses
         if isinstance(status, dict)
     ]
@@ -400,11 +233,11 @@ def pod_action(pod: Mapping[str, Any], spec: Spec, now: float) -> Action | None:
     """The DELETE a listed pod needs, or None to leave it alone."""
     meta = pod.get("metadata") or {}
     phase = str((pod.get("status") or {}).get("phase") or "Unknown")
-    created = _time(meta.get("creationTimestamp"))
+    created = parse_time(meta.get("creationTimestamp"))
     if created is None or not meta.get("name") or not meta.get("uid"):
         return None
     reason = ""
-    deadline = _time(meta.get("deletionTimestamp"))
+    deadline = parse_time(meta.get("deletionTimestamp"))
     if deadline is not None:
         # deletionTimestamp is when the grace period ends, not when deletion was asked for.
         # A pod that is terminating is only ever force-deleted, never deleted again.
@@ -439,7 +272,7 @@ def namespace_action(namespace: Mapping[str, Any], spec: Spec, now: float) -> Ac
     """The DELETE a per-job namespace needs, or None."""
     meta = namespace.get("metadata") or {}
     name = str(meta.get("name") or "")
-    created = _time(meta.get("creationTimestamp"))
+    created = parse_time(meta.get("creationTimestamp"))
     if (
         not spec.is_job_namespace(name)
         or created is None
@@ -466,7 +299,7 @@ def namespace_action(namespace: Mapping[str, Any], spec: Spec, now: float) -> Ac
 def list_all(
     kube: KubeApi, path: str, query: Mapping[str, str], page_size: int = PAGE_SIZE
 ) -> Iterator[dict[str, Any]]:
-    """Every item of a list, page by page; ``ApiError`` if a page cannot be read."""
+    """Every item of a list, page by page; ``OpsError`` if a page cannot be read."""
     token = ""
     while True:
         params = {**query, "limit": str(page_size)}
@@ -475,7 +308,7 @@ def list_all(
         response = kube.request("GET", f"{path}?{urllib.parse.urlencode(params)}")
         payload = response.json()
         if response.status != 200 or not isinstance(payload, dict):
-            raise ApiError(f"listing {path} failed: {response.describe()}")
+            raise OpsError(f"listing {path} failed: {response.describe()}")
         for item in payload.get("items") or []:
             if isinstance(item, dict):
                 yield item
@@ -485,7 +318,7 @@ def list_all(
 
 
 def delete(kube: KubeApi, action: Action) -> str:
-    """Send one DELETE; the outcome for the log, or ``ApiError``."""
+    """Send one DELETE; the outcome for the log, or ``OpsError``."""
     response = kube.request("DELETE", action.path, action.body())
     if response.status in (200, 202):
         return "force-deleted" if action.force else "deleted"
@@ -493,7 +326,7 @@ def delete(kube: KubeApi, action: Action) -> str:
         return "already gone"
     if response.status == 409:
         return "replaced since listed, kept"
-    raise ApiError(f"deleting {action.label} failed: {response.describe()}")
+    raise OpsError(f"deleting {action.label} failed: {response.describe()}")
 
 
 @dataclass
@@ -505,8 +338,8 @@ class Run:
     now: float
     dry_run: bool = False
     page_size: int = PAGE_SIZE
-    log: Log = _log
-    log_error: Log = _log_error
+    log: Log = log
+    log_error: Log = log_error
     counts: Counter[str] = field(default_factory=Counter, init=False)
     failures: int = field(default=0, init=False)
 
@@ -516,7 +349,7 @@ class Run:
         else:
             try:
                 outcome = delete(self.kube, action)
-            except ApiError as err:
+            except OpsError as err:
                 self.fail(str(err))
                 return
         self.counts[f"{action.kind}s {outcome}"] += 1
@@ -534,7 +367,7 @@ class Run:
                     self.kube, path, {"labelSelector": self.spec.label_selector}, self.page_size
                 )
             )
-        except ApiError as err:
+        except OpsError as err:
             self.fail(str(err))
             return
         self.counts["pods matched"] += len(pods)
@@ -550,7 +383,7 @@ class Run:
                 for ns in list_all(self.kube, "/api/v1/namespaces", {}, self.page_size)
                 if self.spec.is_job_namespace(str((ns.get("metadata") or {}).get("name") or ""))
             ]
-        except ApiError as err:
+        except OpsError as err:
             self.fail(str(err))
             return
         self.counts["namespaces matched"] += len(found)
@@ -581,13 +414,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("spec", type=Path, help="cleanup spec JSON file")
     parser.add_argument("--dry-run", action="store_true", help="log what would be deleted only")
-    parser.add_argument(
-        "--api-server",
-        help="Kubernetes API base URL (default https://$KUBERNETES_SERVICE_HOST:"
-        "$KUBERNETES_SERVICE_PORT)",
-    )
-    parser.add_argument("--sa-token-file", type=Path, default=DEFAULT_SA_TOKEN_FILE)
-    parser.add_argument("--ca-file", type=Path, default=DEFAULT_CA_FILE)
+    add_kube_arguments(parser)
     return parser
 
 
@@ -599,19 +426,10 @@ def main(
 ) -> int:
     args = _parser().parse_args(argv)
     try:
-        try:
-            data = json.loads(args.spec.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise SpecError(f"{args.spec}: cannot read JSON: {err}") from None
-        spec = parse_spec(data)
-        kube = KubeApi.from_environment(
-            args.api_server,
-            args.sa_token_file,
-            args.ca_file,
-            os.environ if environ is None else environ,
-        )
+        spec = parse_spec(read_json(args.spec))
+        kube = KubeApi.from_arguments(args, environ, user_agent="attic-iac-runner-cleanup")
     except SpecError as err:
-        _log_error(f"error: {err}")
+        log_error(f"error: {err}")
         return EXIT_USAGE
     return Run(spec=spec, kube=kube, now=now(), dry_run=args.dry_run).run()
 
