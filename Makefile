@@ -63,7 +63,7 @@ snapshots-update: setup
 schema: $(VENV)/.installed
 	$(VENV)/bin/attic-iac schema > config/organization.schema.json
 
-# Regenerate templates/*/template.yml (the CI/CD components) from iac_tools/ci_components.py.
+# Regenerate templates/*/template.yml (the CI/CD components) from iac_tools/ci_*.py.
 components: $(VENV)/.installed
 	$(PY) -m iac_tools.ci_components --write
 

@@ -256,7 +256,13 @@ def _report(problems: Sequence[str], outcome: str) -> int:
 def _token_mint(args: argparse.Namespace) -> int:
     import time
 
-    from upstream_formats import attic_tokens as tokens
+    from upstream_formats.attic_token_keys import (
+        TokenError,
+        TokenKey,
+        load_key,
+        require_signing_key,
+    )
+    from upstream_formats.attic_tokens import PERMISSION_NAMES, build_claims, encode
     from upstream_formats.humantime import parse_duration
 
     problems: list[str] = []
@@ -267,27 +273,27 @@ def _token_mint(args: argparse.Namespace) -> int:
         problems.append(f"--validity: {exc}")
     claims: dict[str, object] = {}
     try:
-        claims = tokens.build_claims(
+        claims = build_claims(
             sub=args.sub,
             # with an unparsable --validity, still check every other flag
             validity=1 if validity is None else validity,
             now=time.time(),
-            grants={name: getattr(args, name) for name in tokens.PERMISSION_NAMES},
+            grants={name: getattr(args, name) for name in PERMISSION_NAMES},
             issuer=args.issuer,
             audiences=args.audience,
         )
-    except tokens.TokenError as exc:
+    except TokenError as exc:
         problems.extend(exc.lines)
-    key: tokens.TokenKey | None = None
+    key: TokenKey | None = None
     if not args.dump_claims:
         try:
-            key = tokens.load_key(args.key_file)
-            tokens.require_signing_key(key)
-        except tokens.TokenError as exc:
+            key = load_key(args.key_file)
+            require_signing_key(key)
+        except TokenError as exc:
             problems.extend(exc.lines)
     if problems:
         return _report(problems, "no token was minted")
-    if not any(getattr(args, name) for name in tokens.PERMISSION_NAMES):
+    if not any(getattr(args, name) for name in PERMISSION_NAMES):
         print(
             "warning: the token grants nothing (no --pull, --push, ...); atticd accepts it, "
             "but it is no better than anonymous access",
@@ -297,8 +303,8 @@ def _token_mint(args: argparse.Namespace) -> int:
         print(json.dumps(claims, separators=(",", ":")))
         return 0
     try:
-        token = tokens.encode(claims, key)
-    except tokens.TokenError as exc:
+        token = encode(claims, key)
+    except TokenError as exc:
         return _report(exc.lines, "no token was minted")
     print(token)
     return 0
@@ -307,7 +313,8 @@ def _token_mint(args: argparse.Namespace) -> int:
 def _token_inspect(args: argparse.Namespace) -> int:
     import time
 
-    from upstream_formats import attic_tokens as tokens
+    from upstream_formats.attic_token_inspect import check_cache_name, inspect
+    from upstream_formats.attic_token_keys import TokenError, TokenKey, load_key
 
     problems: list[str] = []
     token = sys.stdin.read() if args.token == "-" else args.token
@@ -317,17 +324,17 @@ def _token_inspect(args: argparse.Namespace) -> int:
         problems.append(f"TOKEN: no token (got {got}; allowed: a JWT, or '-' to read stdin)")
     if args.cache is not None:
         try:
-            tokens.check_cache_name(args.cache)
-        except tokens.TokenError as exc:
+            check_cache_name(args.cache)
+        except TokenError as exc:
             problems.extend(exc.lines)
-    key: tokens.TokenKey | None = None
+    key: TokenKey | None = None
     try:
-        key = tokens.load_key(args.key_file)
-    except tokens.TokenError as exc:
+        key = load_key(args.key_file)
+    except TokenError as exc:
         problems.extend(exc.lines)
     if problems or key is None:
         return _report(problems, "nothing was inspected")
-    result = tokens.inspect(
+    result = inspect(
         token,
         key,
         now=time.time(),

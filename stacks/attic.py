@@ -384,12 +384,12 @@ def _slo_rules(
 ) -> None:
     """SLOs measured at the ingress controller, plus the jobs and database behind them."""
     from constructs_lib.attic.token_rotation import DEFAULT_NAME as ROTATOR
-    from constructs_lib.monitoring.attic_slo import (
+    from constructs_lib.monitoring.attic_slo import attic_rule_groups
+    from constructs_lib.monitoring.attic_slo_props import (
         AtticRouteServices,
         AtticSloProps,
         GcCronJob,
         GcDeployment,
-        attic_rule_groups,
     )
     from constructs_lib.monitoring.prometheus_rule import PrometheusRule, PrometheusRuleProps
 

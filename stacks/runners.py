@@ -3,11 +3,11 @@ jobs run in (Pod Security, quotas, network policy), tokens, cleanup, Attic wirin
 
 Applied before attic-<env>: Attic delivers the CI token into the job namespace created here.
 Nothing is read from another stack's state; the Attic URL and caches come from the config.
+Each runner type's TOML settings and the nix type's Attic wiring come from
+:mod:`stacks.runner_types`.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from cdktf import TerraformOutput, TerraformStack, TerraformVariable
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
@@ -16,9 +16,8 @@ from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
 from config_model.organization import OrganizationConfig
-from config_model.runners import Budget, Runners, RunnerType, enabled_types, job_namespace_of
-from config_model.wiring import attic_wiring_active, wiring_caches
-from constructs_lib.attic.attic_server import SERVICE_PORT
+from config_model.runners import Budget, Runners, enabled_types, job_namespace_of
+from config_model.wiring import attic_wiring_active
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
@@ -30,11 +29,6 @@ from constructs_lib.kubernetes.traffic_policy import (
     TrafficPolicyProps,
 )
 from constructs_lib.runners.agent_access import AgentCiAccess, AgentCiAccessProps, AgentGrant
-from constructs_lib.runners.attic_flywheel import FlywheelJobSettings, flywheel_job_settings
-from constructs_lib.runners.flywheel_scripts import (
-    AtticFlywheelScripts,
-    AtticFlywheelScriptsProps,
-)
 from constructs_lib.runners.gitlab_runner import (
     METRICS_PORT,
     METRICS_PORT_NAME,
@@ -48,33 +42,13 @@ from constructs_lib.runners.priority_classes import (
     RunnerPriorityClassesProps,
 )
 from constructs_lib.runners.runner_token import GitLabRunnerToken, GitLabRunnerTokenProps
-from constructs_lib.runners.runner_toml import (
-    JobToleration,
-    RunnerTomlProps,
-    S3Cache,
-    render_runner_config,
-)
-from constructs_lib.versions import (
-    ALPINE_IMAGE,
-    DOCKER_CLI_IMAGE,
-    DOCKER_DIND_IMAGE,
-    NIX_IMAGE,
-    ROCKY8_IMAGE,
-    ROCKY9_IMAGE,
-    ImagePin,
-)
-from stacks.attic_storage import compute, image_pin
+from constructs_lib.runners.runner_toml import render_runner_config
+from stacks.attic_storage import compute
 from stacks.backend import gitlab_state_backend
 from stacks.providers import cluster_providers
+from stacks.runner_types import attic_flywheel, runner_toml_props
 from upstream_formats.humantime import parse_duration
 
-DEFAULT_IMAGES: dict[str, ImagePin] = {
-    "docker": ALPINE_IMAGE,
-    "dind": DOCKER_CLI_IMAGE,
-    "nix": NIX_IMAGE,
-    "rocky8": ROCKY8_IMAGE,
-    "rocky9": ROCKY9_IMAGE,
-}
 # The Kubernetes API server is not a pod and its address is cluster-specific.
 API_SERVER_PORTS = (443, 6443)
 # Never reachable from job pods through the "internet" rule: private networks (the cluster,
@@ -86,7 +60,6 @@ PRIVATE_RANGES = (
     "169.254.0.0/16",
     "100.64.0.0/10",
 )
-DIND_CERTS = "/certs/client"
 
 
 class RunnersStack(TerraformStack):
@@ -136,11 +109,11 @@ class RunnersStack(TerraformStack):
 
         tokens = _token_secrets(self, env, manager_ns)
         cache_secret = _cache_secret(self, runners, manager_ns)
-        flywheel = _flywheel(self, env, namespaces[runners.job_namespace])
+        flywheel = attic_flywheel(self, env, namespaces[runners.job_namespace])
         for name, spec in enabled_types(runners):
             job_ns = namespaces[job_namespace_of(runners, name)]
             toml = render_runner_config(
-                _toml_props(
+                runner_toml_props(
                     env,
                     name,
                     spec=spec,
@@ -288,122 +261,6 @@ def _cache_secret(scope: Construct, runners: Runners, namespace: str) -> str | N
         data=values,
     )
     return secret.metadata.name
-
-
-def _flywheel(
-    scope: Construct, env: ResolvedEnvironment, job_ns: str
-) -> FlywheelJobSettings | None:
-    """The nix runner's Attic settings, or None when nix jobs do not use Attic."""
-    runners, attic = env.config.runners, env.config.attic
-    wiring = runners.attic
-    if not attic_wiring_active(env.config):
-        return None
-    caches = wiring_caches(env.config)
-    scripts = AtticFlywheelScripts(
-        scope, "AtticFlywheel", AtticFlywheelScriptsProps(name="attic-flywheel", namespace=job_ns)
-    )
-    if wiring.endpoint == "in_cluster":
-        port = "" if SERVICE_PORT == 80 else f":{SERVICE_PORT}"
-        endpoint = f"http://attic.{attic.namespace}.svc.cluster.local{port}/"
-    else:
-        endpoint = (
-            attic.api.endpoint or f"https://{attic.ingress.host or 'attic.' + env.settings.domain}/"
-        )
-    token_secret = None
-    if wiring.token is not None:
-        from config_model.attic import token_secret as secret_of
-
-        token = next(t for t in attic.tokens if t.name == wiring.token)
-        token_secret = secret_of(attic, token)[1]
-    return flywheel_job_settings(
-        endpoint=endpoint,
-        caches=caches,
-        push_cache=(wiring.push_cache or caches[0]) if token_secret else None,
-        token_secret=token_secret,
-        config_map=scripts.name,
-        priority=wiring.priority,
-    )
-
-
-def _toml_props(
-    env: ResolvedEnvironment,
-    name: str,
-    *,
-    spec: RunnerType,
-    job_ns: str,
-    priority_class: str,
-    flywheel: FlywheelJobSettings | None,
-) -> RunnerTomlProps:
-    config = env.config
-    runners = config.runners
-    environment: list[str] = []
-    volumes: dict[str, list[dict[str, Any]]] = {}
-    services: list[dict[str, Any]] = []
-    pre_build = None
-    if name == "dind":
-        # The daemon runs as a service container in the job pod, reached on localhost with
-        # TLS; the client certificates are shared through a memory-backed volume.
-        environment += [
-            "DOCKER_HOST=tcp://docker:2376",
-            "DOCKER_TLS_CERTDIR=/certs",
-            "DOCKER_TLS_VERIFY=1",
-            f"DOCKER_CERT_PATH={DIND_CERTS}",
-        ]
-        services.append({"name": DOCKER_DIND_IMAGE.ref, "alias": "docker"})
-        volumes["empty_dir"] = [
-            {
-                "name": "docker-certs",
-                "mount_path": DIND_CERTS,
-                "medium": "Memory",
-                "size_limit": "1Mi",
-            }
-        ]
-    if name == "nix" and flywheel is not None:
-        environment += flywheel.environment
-        pre_build = flywheel.pre_build_script
-        for kind, entries in flywheel.volumes.items():
-            volumes.setdefault(kind, []).extend(entries)
-    cache = runners.cache
-    return RunnerTomlProps(
-        name=f"{config.organization.name}-{env.name}-{name}",
-        runner_type=name,
-        job_namespace=job_ns,
-        image=image_pin(spec.image, DEFAULT_IMAGES[name]).ref,
-        limit=spec.concurrent,
-        build=compute(spec.job),
-        helper=compute(spec.helper),
-        service=compute(spec.service),
-        ceilings={k: v for k, v in spec.job_ceilings.model_dump().items() if v is not None},
-        privileged_services=spec.privileged,
-        services=services,
-        poll_timeout=spec.poll_timeout,
-        node_selector=spec.jobs.node_selector,
-        tolerations=[
-            JobToleration(
-                key=t.key or "",
-                value=t.value if t.operator == "Equal" else None,
-                effect=t.effect or "",
-            )
-            for t in spec.jobs.tolerations
-        ],
-        priority_class=priority_class,
-        allowed_images=spec.allowed_images,
-        namespace_per_job=spec.namespace_per_job,
-        environment=environment,
-        pre_build_script=pre_build,
-        volumes=volumes,
-        cache=S3Cache(
-            server_address=cache.server_address or "",
-            bucket=cache.bucket or "",
-            bucket_location=cache.bucket_location,
-            insecure=cache.insecure,
-            path=cache.path,
-            shared=cache.shared,
-            authentication="iam" if cache.credentials == "workload_identity" else "access-key",
-        )
-        if cache.enabled
-        else None,
-    )
 
 
 def _policies(scope: Construct, config: OrganizationConfig, namespaces: dict[str, str]) -> None:

@@ -13,14 +13,12 @@ import promql_parser
 import pytest
 from cdktf import TerraformStack, Testing as CdktfTesting
 
-from constructs_lib.monitoring.attic_slo import (
-    BUDGET_REMAINING,
-    METRICS,
+from constructs_lib.monitoring.attic_slo import BUDGET_REMAINING, METRICS, attic_rule_groups
+from constructs_lib.monitoring.attic_slo_props import (
     AtticRouteServices,
     AtticSloProps,
     GcCronJob,
     GcDeployment,
-    attic_rule_groups,
 )
 from constructs_lib.monitoring.prometheus_rule import PrometheusRule, PrometheusRuleProps
 from constructs_lib.validation import PropsError

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,16 @@ from constructs_lib.monitoring.runner_alerts import (
 from constructs_lib.runners.labels import MANAGER_LABELS, RUNNER_TYPES
 from constructs_lib.validation import PropsError
 from tests.support.conformance import crd_errors, crd_validator
+from tests.support.promql_rules import (
+    alert_named,
+    alerts_named,
+    label_problems,
+    matchers_of,
+    parse,
+    rules_of,
+    selectors,
+    thresholds,
+)
 from tests.support.synth_output import strings_in
 
 # Labels every series scraped through the runner PodMonitor carries: the operator's target
@@ -91,164 +100,8 @@ VARIANTS = [
 ]
 
 
-def _rules(groups: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for group in groups:
-        yield from group["rules"]
-
-
-def _alerts(groups: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [r for r in _rules(groups) if r.get("alert") == name]
-
-
-def _alert(groups: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    (found,) = _alerts(groups, name)
-    return found
-
-
-def _parse(expr: str) -> Any:
-    """The AST, typed loosely: the stubs type nodes as ``Expr`` without their fields."""
-    return promql_parser.parse(expr)
-
-
-def _selectors(expr: str) -> list[Any]:
-    found: list[Any] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            found.append(node)
-
-    promql_parser.walk(promql_parser.parse(expr), pre_visit=visit)
-    return found
-
-
-def _thresholds(node: Any) -> list[float]:
-    """Every number literal in the expression."""
-    found: list[float] = []
-
-    def visit(n: Any) -> None:
-        if isinstance(n, promql_parser.NumberLiteral):
-            found.append(n.val)
-
-    promql_parser.walk(node, pre_visit=visit)
-    return found
-
-
-def _matchers(expr: str, metric: str) -> list[dict[str, tuple[str, str]]]:
-    return [
-        {m.name: (str(m.op).rsplit(".", 1)[-1], m.value) for m in s.matchers.matchers}
-        for s in _selectors(expr)
-        if s.name == metric
-    ]
-
-
-class LabelChecker:
-    """Walks an expression, computing the labels each node's series carry, and records every
-    label used in a matcher, by(), on() or group_left() that the series there do not have."""
-
-    def __init__(self, known: dict[str, set[str]]) -> None:
-        self.known = known
-        self.problems: list[str] = []
-
-    def labels(self, node: Any) -> set[str] | None:
-        """Labels of the node's series; None for a scalar."""
-        while isinstance(
-            node, promql_parser.MatrixSelector | promql_parser.ParenExpr | promql_parser.UnaryExpr
-        ):
-            node = (
-                node.vector_selector
-                if isinstance(node, promql_parser.MatrixSelector)
-                else node.expr
-            )
-        handlers = {
-            promql_parser.VectorSelector: self._selector,
-            promql_parser.Call: self._call,
-            promql_parser.AggregateExpr: self._aggregate,
-            promql_parser.BinaryExpr: self._binary,
-        }
-        handler = handlers.get(type(node))
-        if handler is None:
-            assert isinstance(node, promql_parser.NumberLiteral | promql_parser.StringLiteral)
-            return None
-        return handler(node)
-
-    def _selector(self, node: Any) -> set[str]:
-        own = self.known.get(node.name or "")
-        if own is None:
-            self.problems.append(f"unknown metric {node.name}")
-            return set()
-        used = {m.name for m in node.matchers.matchers}
-        if used - own:
-            self.problems.append(f"{node.name}{{{sorted(used - own)}}}")
-        return set(own)
-
-    def _call(self, node: Any) -> set[str] | None:
-        name = node.func.name
-        args = [self.labels(a) for a in node.args]
-        if name == "time":
-            return None
-        if name == "vector":
-            return set()
-        if name == "absent":
-            selector = node.args[0]
-            return {m.name for m in selector.matchers.matchers if str(m.op).endswith("Equal")}
-        assert name in {"rate", "increase", "max_over_time"}, name
-        return args[0]
-
-    def _aggregate(self, node: Any) -> set[str]:
-        inner = self.labels(node.expr) or set()
-        modifier = node.modifier
-        if modifier is None:
-            return set()
-        grouping = set(modifier.labels)
-        if str(modifier.type).endswith("By"):
-            if grouping - inner:
-                self.problems.append(f"by {sorted(grouping - inner)} not in {sorted(inner)}")
-            return grouping
-        return inner - grouping
-
-    def _binary(self, node: Any) -> set[str] | None:
-        lhs, rhs = self.labels(node.lhs), self.labels(node.rhs)
-        if lhs is None or rhs is None:
-            return rhs if lhs is None else lhs
-        modifier = node.modifier
-        matching = modifier.matching if modifier is not None else None
-        op = str(node.op)
-        if matching is not None and matching.labels:
-            on = set(matching.labels)
-            for side, labels in (("left", lhs), ("right", rhs)):
-                if on - labels:
-                    self.problems.append(f"on {sorted(on - labels)} missing on the {side}")
-        group = set(modifier.group_labels or []) if modifier is not None else set()
-        if group - rhs:
-            self.problems.append(f"group_left {sorted(group - rhs)} missing on the right")
-        if op in {"or"}:
-            return lhs & rhs
-        if op in {"and", "unless"}:
-            return lhs
-        if str(modifier.card if modifier else "").endswith("ManyToOne"):
-            return lhs | group
-        if matching is not None and str(matching.type).endswith("Include"):
-            return set(matching.labels)
-        return lhs
-
-
 def _check_labels(groups: list[dict[str, Any]]) -> list[str]:
-    known = {name: set(labels) for name, labels in METRIC_LABELS.items()}
-    problems: list[str] = []
-    for rule in _rules(groups):
-        checker = LabelChecker(known)
-        labels = checker.labels(_parse(rule["expr"]))
-        name = rule.get("alert") or rule.get("record")
-        problems += [f"{name}: {p}" for p in checker.problems]
-        if "record" in rule:
-            known[rule["record"]] = labels or set()
-        else:
-            # Every {{ $labels.x }} in the texts must be on the alert's series.
-            have = (labels or set()) | set(rule["labels"])
-            texts = " ".join(rule["annotations"].values())
-            missing = set(re.findall(r"\$labels\.(\w+)", texts)) - have
-            problems += [f"{name}: annotation label {m}" for m in sorted(missing)]
-    return problems
+    return label_problems(groups, METRIC_LABELS)
 
 
 def _stack() -> TerraformStack:
@@ -271,7 +124,7 @@ def _pod_monitor_props(**overrides: Any) -> PodMonitorProps:
 
 @pytest.mark.parametrize("overrides", VARIANTS)
 def test_every_expression_parses(overrides):
-    for rule in _rules(runner_rule_groups(_props(**overrides))):
+    for rule in rules_of(runner_rule_groups(_props(**overrides))):
         try:
             promql_parser.parse(rule["expr"])
         except ValueError as error:
@@ -281,15 +134,15 @@ def test_every_expression_parses(overrides):
 @pytest.mark.parametrize("overrides", VARIANTS)
 def test_every_metric_read_is_known_or_recorded(overrides):
     groups = runner_rule_groups(_props(**overrides))
-    records = {r["record"] for r in _rules(groups) if "record" in r}
-    for rule in _rules(groups):
-        names = {s.name for s in _selectors(rule["expr"])}
+    records = {r["record"] for r in rules_of(groups) if "record" in r}
+    for rule in rules_of(groups):
+        names = {s.name for s in selectors(rule["expr"])}
         assert names <= set(METRIC_LABELS) | records, names - set(METRIC_LABELS) - records
 
 
 def test_the_library_documents_exactly_the_metrics_it_reads():
     assert set(METRICS) == set(METRIC_LABELS)
-    used = {s.name for r in _rules(runner_rule_groups(_props())) for s in _selectors(r["expr"])}
+    used = {s.name for r in rules_of(runner_rule_groups(_props())) for s in selectors(r["expr"])}
     assert used - {CONCURRENT_SATURATION, LIMIT_SATURATION} == set(METRIC_LABELS)
 
 
@@ -319,8 +172,8 @@ def test_the_label_check_catches_a_label_the_metric_lacks():
 def test_runner_series_are_selected_by_job_and_manager_namespace(overrides):
     groups = runner_rule_groups(_props(**overrides))
     runner_metrics = {m for m in METRIC_LABELS if m == "up" or m.startswith("gitlab_runner_")}
-    for rule in _rules(groups):
-        for selector in _selectors(rule["expr"]):
+    for rule in rules_of(groups):
+        for selector in selectors(rule["expr"]):
             if selector.name in runner_metrics:
                 matchers = {m.name: m.value for m in selector.matchers.matchers}
                 assert matchers["job"] == JOB, rule
@@ -339,37 +192,37 @@ def test_no_string_looks_like_a_terraform_template(overrides):
 
 def test_each_enabled_type_gets_a_down_rule_that_fires_without_targets():
     groups = runner_rule_groups(_props(runner_types=("docker", "nix")))
-    down = _alerts(groups, "GitLabRunnerDown")
+    down = alerts_named(groups, "GitLabRunnerDown")
     assert sorted(r["labels"]["runner_type"] for r in down) == ["docker", "nix"]
     for rule in down:
-        expr = _parse(rule["expr"])
+        expr = parse(rule["expr"])
         # (sum(up{...}) or vector(0)) == 0: the "or vector(0)" covers a type with no pod.
         assert str(expr.op) == "=="
         assert expr.rhs.val == 0
         inner = expr.lhs.expr
         assert str(inner.op) == "or"
         assert inner.rhs.func.name == "vector"
-        (up,) = _matchers(rule["expr"], "up")
+        (up,) = matchers_of(rule["expr"], "up")
         assert up["runner_type"] == ("Equal", rule["labels"]["runner_type"])
         assert rule["labels"]["severity"] == "critical"
-    default = _alerts(runner_rule_groups(_props()), "GitLabRunnerDown")
+    default = alerts_named(runner_rule_groups(_props()), "GitLabRunnerDown")
     assert {r["labels"]["runner_type"] for r in default} == set(RUNNER_TYPES)
 
 
 def test_no_jobs_alert_watches_only_enabled_types_and_is_info():
-    rule = _alert(
+    rule = alert_named(
         runner_rule_groups(_props(runner_types=("docker", "rocky9"))), "GitLabRunnerNoJobsProcessed"
     )
     assert rule["labels"]["severity"] == "info"
     for metric in ("gitlab_runner_jobs_total", "gitlab_runner_concurrent"):
-        (matchers,) = _matchers(rule["expr"], metric)
+        (matchers,) = matchers_of(rule["expr"], metric)
         assert matchers["runner_type"] == ("Re", "docker|rocky9")
     assert "[24h]" in rule["expr"]
     assert (
         "[3h]"
-        in _alert(runner_rule_groups(_props(no_jobs_window="3h")), "GitLabRunnerNoJobsProcessed")[
-            "expr"
-        ]
+        in alert_named(
+            runner_rule_groups(_props(no_jobs_window="3h")), "GitLabRunnerNoJobsProcessed"
+        )["expr"]
     )
 
 
@@ -377,7 +230,7 @@ def test_no_jobs_alert_watches_only_enabled_types_and_is_info():
 def test_every_alert_says_how_long_how_bad_what_and_where_from(overrides):
     groups = runner_rule_groups(_props(**overrides))
     names = set()
-    for rule in _rules(groups):
+    for rule in rules_of(groups):
         if "record" in rule:
             continue
         names.add(rule["alert"])
@@ -410,7 +263,7 @@ def test_saturation_alerts_compare_the_recorded_ratios_with_the_threshold(thresh
         ("GitLabRunnerSaturated", CONCURRENT_SATURATION),
         ("GitLabRunnerLimitSaturated", LIMIT_SATURATION),
     ):
-        expr = _parse(_alert(groups, alert)["expr"])
+        expr = parse(alert_named(groups, alert)["expr"])
         assert str(expr.op) == ">="
         assert expr.lhs.name == record
         assert expr.rhs.val == pytest.approx(threshold)
@@ -418,17 +271,17 @@ def test_saturation_alerts_compare_the_recorded_ratios_with_the_threshold(thresh
 
 def test_concurrent_saturation_divides_all_held_jobs_by_concurrent_per_pod():
     groups = runner_rule_groups(_props())
-    record = next(r for r in _rules(groups) if r.get("record") == CONCURRENT_SATURATION)
-    expr = _parse(record["expr"])
+    record = next(r for r in rules_of(groups) if r.get("record") == CONCURRENT_SATURATION)
+    expr = parse(record["expr"])
     assert str(expr.op) == "/"
     assert set(expr.modifier.matching.labels) == {"namespace", "pod", "runner_type"}
     assert expr.lhs.expr.name == "gitlab_runner_jobs"
     # All states count: every job the process holds takes a concurrent slot.
-    assert "state" not in _matchers(record["expr"], "gitlab_runner_jobs")[0]
+    assert "state" not in matchers_of(record["expr"], "gitlab_runner_jobs")[0]
     assert "gitlab_runner_concurrent" in str(expr.rhs.expr)
-    limit = next(r for r in _rules(groups) if r.get("record") == LIMIT_SATURATION)
+    limit = next(r for r in rules_of(groups) if r.get("record") == LIMIT_SATURATION)
     # gitlab_runner_limit's system_id is the config field, not the jobs' one: join on runner.
-    assert set(_parse(limit["expr"]).modifier.matching.labels) == {
+    assert set(parse(limit["expr"]).modifier.matching.labels) == {
         "namespace",
         "pod",
         "runner_type",
@@ -437,11 +290,11 @@ def test_concurrent_saturation_divides_all_held_jobs_by_concurrent_per_pod():
 
 
 def test_failure_rate_uses_ratio_window_and_traffic_guard_from_props():
-    rule = _alert(
+    rule = alert_named(
         runner_rule_groups(_props(failure_ratio=0.25, failure_window="1h", failure_min_jobs=20)),
         "GitLabRunnerJobFailureRate",
     )
-    expr = _parse(rule["expr"])
+    expr = parse(rule["expr"])
     assert str(expr.op) == "and"
     ratio, guard = expr.lhs, expr.rhs
     assert str(ratio.op) == ">"
@@ -450,43 +303,43 @@ def test_failure_rate_uses_ratio_window_and_traffic_guard_from_props():
     assert guard.rhs.val == 20
     assert set(expr.modifier.matching.labels) == {"namespace", "runner_type"}
     assert re.findall(r"\[(\w+)\]", rule["expr"]) == ["1h", "1h", "1h"]
-    (failed,) = _matchers(rule["expr"], "gitlab_runner_failed_jobs_total")
+    (failed,) = matchers_of(rule["expr"], "gitlab_runner_failed_jobs_total")
     assert failed["failure_reason"] == ("NotRe", "script_failure|job_canceled")
 
 
 def test_quota_alert_reads_used_over_hard_in_the_job_namespaces():
-    rule = _alert(
+    rule = alert_named(
         runner_rule_groups(_props(quota_threshold=0.8, job_namespaces=("a", "b"))),
         "GitLabRunnerQuotaNearlyExhausted",
     )
-    expr = _parse(rule["expr"])
+    expr = parse(rule["expr"])
     assert str(expr.op) == ">="
     assert expr.rhs.val == pytest.approx(0.8)
-    used, hard = _matchers(rule["expr"], "kube_resourcequota")
+    used, hard = matchers_of(rule["expr"], "kube_resourcequota")
     assert used == {"namespace": ("Re", "a|b"), "type": ("Equal", "used")}
     assert hard == {"namespace": ("Re", "a|b"), "type": ("Equal", "hard")}
     assert set(expr.lhs.modifier.matching.labels) == {"namespace", "resourcequota", "resource"}
 
 
 def test_leaked_pod_alert_joins_age_with_the_job_pod_labels():
-    rule = _alert(
+    rule = alert_named(
         runner_rule_groups(_props(leaked_pod_age_seconds=4 * 3600)), "GitLabRunnerLeakedJobPods"
     )
-    assert 14400.0 in _thresholds(_parse(rule["expr"]))
-    (labels,) = _matchers(rule["expr"], "kube_pod_labels")
+    assert 14400.0 in thresholds(parse(rule["expr"]))
+    (labels,) = matchers_of(rule["expr"], "kube_pod_labels")
     # constructs_lib/runners/labels.py JOB_POD_LABELS, as kube-state-metrics names them.
     assert labels["label_app_kubernetes_io_part_of"] == ("Equal", "gitlab-runners")
     assert labels["label_app_kubernetes_io_component"] == ("Equal", "ci-job")
     assert labels["namespace"] == ("Re", "gitlab-runner-jobs|gitlab-runner-dind")
-    (phase,) = _matchers(rule["expr"], "kube_pod_status_phase")
+    (phase,) = matchers_of(rule["expr"], "kube_pod_status_phase")
     assert phase["namespace"] == labels["namespace"]
-    assert str(_parse(rule["expr"]).op) == "count"
+    assert str(parse(rule["expr"]).op) == "count"
     assert "4h" in rule["annotations"]["summary"]
 
 
 def test_pod_labels_sentinel_looks_for_the_manager_pods_labels():
-    rule = _alert(runner_rule_groups(_props()), "GitLabRunnerPodLabelsNotExported")
-    (labels,) = _matchers(rule["expr"], "kube_pod_labels")
+    rule = alert_named(runner_rule_groups(_props()), "GitLabRunnerPodLabelsNotExported")
+    (labels,) = matchers_of(rule["expr"], "kube_pod_labels")
     assert labels == {
         "namespace": ("Equal", "gitlab-runners"),
         "label_app_kubernetes_io_component": ("Equal", "runner-manager"),

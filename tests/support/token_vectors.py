@@ -13,8 +13,14 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from upstream_formats import attic_tokens as tokens
-from upstream_formats.attic_tokens import ENV_HS256_SECRET, ENV_RS256_SECRET, NAMESPACE
+from upstream_formats.attic_token_keys import (
+    ENV_HS256_SECRET,
+    ENV_RS256_SECRET,
+    TokenKey,
+    hs256_key,
+    key_from_env,
+)
+from upstream_formats.attic_tokens import NAMESPACE, PERMISSION_NAMES
 
 # --- upstream vectors (verbatim) ---------------------------------------------------------------
 
@@ -152,7 +158,7 @@ VECTORS = {
         LEGACY_VECTOR_PAYLOAD,
     ),
 }
-ALL_FALSE = dict.fromkeys(tokens.PERMISSION_NAMES, False)
+ALL_FALSE = dict.fromkeys(PERMISSION_NAMES, False)
 
 # --- helpers (independent of the code under test) -----------------------------------------------
 
@@ -183,13 +189,13 @@ def forge(
     return f"{signing_input}.{b64url(signature)}"
 
 
-def strong_key() -> tokens.TokenKey:
-    return tokens.hs256_key(STRONG_SECRET, source="test secret")
+def strong_key() -> TokenKey:
+    return hs256_key(STRONG_SECRET, source="test secret")
 
 
-def vector_key(name: str) -> tokens.TokenKey:
+def vector_key(name: str) -> TokenKey:
     env_var, secret, _, _ = VECTORS[name]
-    return tokens.key_from_env({env_var: secret})
+    return key_from_env({env_var: secret})
 
 
 def rs256_vector_private() -> rsa.RSAPrivateKey:

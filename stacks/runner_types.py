@@ -1,0 +1,154 @@
+"""What one runner type's manager is configured with: the settings of its runner TOML (image,
+resources, tolerations, services, volumes, the S3 cache) and, for the nix type, the Attic
+flywheel wiring. :mod:`stacks.runners` builds a manager per enabled type from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from constructs import Construct
+
+from config_model.loader import ResolvedEnvironment
+from config_model.runners import RunnerType
+from config_model.wiring import attic_wiring_active, wiring_caches
+from constructs_lib.attic.attic_server import SERVICE_PORT
+from constructs_lib.runners.attic_flywheel import FlywheelJobSettings, flywheel_job_settings
+from constructs_lib.runners.flywheel_scripts import AtticFlywheelScripts, AtticFlywheelScriptsProps
+from constructs_lib.runners.runner_toml import JobToleration, RunnerTomlProps, S3Cache
+from constructs_lib.versions import (
+    ALPINE_IMAGE,
+    DOCKER_CLI_IMAGE,
+    DOCKER_DIND_IMAGE,
+    NIX_IMAGE,
+    ROCKY8_IMAGE,
+    ROCKY9_IMAGE,
+    ImagePin,
+)
+from stacks.attic_storage import compute, image_pin
+
+DEFAULT_IMAGES: dict[str, ImagePin] = {
+    "docker": ALPINE_IMAGE,
+    "dind": DOCKER_CLI_IMAGE,
+    "nix": NIX_IMAGE,
+    "rocky8": ROCKY8_IMAGE,
+    "rocky9": ROCKY9_IMAGE,
+}
+DIND_CERTS = "/certs/client"
+
+
+def attic_flywheel(
+    scope: Construct, env: ResolvedEnvironment, job_ns: str
+) -> FlywheelJobSettings | None:
+    """The nix runner's Attic settings, or None when nix jobs do not use Attic."""
+    runners, attic = env.config.runners, env.config.attic
+    wiring = runners.attic
+    if not attic_wiring_active(env.config):
+        return None
+    caches = wiring_caches(env.config)
+    scripts = AtticFlywheelScripts(
+        scope, "AtticFlywheel", AtticFlywheelScriptsProps(name="attic-flywheel", namespace=job_ns)
+    )
+    if wiring.endpoint == "in_cluster":
+        port = "" if SERVICE_PORT == 80 else f":{SERVICE_PORT}"
+        endpoint = f"http://attic.{attic.namespace}.svc.cluster.local{port}/"
+    else:
+        endpoint = (
+            attic.api.endpoint or f"https://{attic.ingress.host or 'attic.' + env.settings.domain}/"
+        )
+    token_secret = None
+    if wiring.token is not None:
+        from config_model.attic import token_secret as secret_of
+
+        token = next(t for t in attic.tokens if t.name == wiring.token)
+        token_secret = secret_of(attic, token)[1]
+    return flywheel_job_settings(
+        endpoint=endpoint,
+        caches=caches,
+        push_cache=(wiring.push_cache or caches[0]) if token_secret else None,
+        token_secret=token_secret,
+        config_map=scripts.name,
+        priority=wiring.priority,
+    )
+
+
+def runner_toml_props(
+    env: ResolvedEnvironment,
+    name: str,
+    *,
+    spec: RunnerType,
+    job_ns: str,
+    priority_class: str,
+    flywheel: FlywheelJobSettings | None,
+) -> RunnerTomlProps:
+    """The runner TOML settings of type ``name``, its jobs running in ``job_ns``."""
+    config = env.config
+    runners = config.runners
+    environment: list[str] = []
+    volumes: dict[str, list[dict[str, Any]]] = {}
+    services: list[dict[str, Any]] = []
+    pre_build = None
+    if name == "dind":
+        # The daemon runs as a service container in the job pod, reached on localhost with
+        # TLS; the client certificates are shared through a memory-backed volume.
+        environment += [
+            "DOCKER_HOST=tcp://docker:2376",
+            "DOCKER_TLS_CERTDIR=/certs",
+            "DOCKER_TLS_VERIFY=1",
+            f"DOCKER_CERT_PATH={DIND_CERTS}",
+        ]
+        services.append({"name": DOCKER_DIND_IMAGE.ref, "alias": "docker"})
+        volumes["empty_dir"] = [
+            {
+                "name": "docker-certs",
+                "mount_path": DIND_CERTS,
+                "medium": "Memory",
+                "size_limit": "1Mi",
+            }
+        ]
+    if name == "nix" and flywheel is not None:
+        environment += flywheel.environment
+        pre_build = flywheel.pre_build_script
+        for kind, entries in flywheel.volumes.items():
+            volumes.setdefault(kind, []).extend(entries)
+    cache = runners.cache
+    return RunnerTomlProps(
+        name=f"{config.organization.name}-{env.name}-{name}",
+        runner_type=name,
+        job_namespace=job_ns,
+        image=image_pin(spec.image, DEFAULT_IMAGES[name]).ref,
+        limit=spec.concurrent,
+        build=compute(spec.job),
+        helper=compute(spec.helper),
+        service=compute(spec.service),
+        ceilings={k: v for k, v in spec.job_ceilings.model_dump().items() if v is not None},
+        privileged_services=spec.privileged,
+        services=services,
+        poll_timeout=spec.poll_timeout,
+        node_selector=spec.jobs.node_selector,
+        tolerations=[
+            JobToleration(
+                key=t.key or "",
+                value=t.value if t.operator == "Equal" else None,
+                effect=t.effect or "",
+            )
+            for t in spec.jobs.tolerations
+        ],
+        priority_class=priority_class,
+        allowed_images=spec.allowed_images,
+        namespace_per_job=spec.namespace_per_job,
+        environment=environment,
+        pre_build_script=pre_build,
+        volumes=volumes,
+        cache=S3Cache(
+            server_address=cache.server_address or "",
+            bucket=cache.bucket or "",
+            bucket_location=cache.bucket_location,
+            insecure=cache.insecure,
+            path=cache.path,
+            shared=cache.shared,
+            authentication="iam" if cache.credentials == "workload_identity" else "access-key",
+        )
+        if cache.enabled
+        else None,
+    )

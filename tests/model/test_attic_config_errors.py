@@ -1,0 +1,278 @@
+"""Bad ``attic`` sections: one clear line per bad key, and combinations that cannot work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config_model.loader import load_config
+from tests.support.config_files import config_errors, config_with, valid_with, write_config
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("attic.gc.interval", "12", "attic.gc.interval: '12' is not a duration"),
+        ("attic.gc.interval", "12 hourz", "attic.gc.interval: '12 hourz': unknown unit 'hourz'"),
+        ("attic.gc.schedule", "0 3 * *", "attic.gc.schedule: has the wrong format"),
+        (
+            "attic.database.backup.schedule",
+            "0 2 * * *",
+            "attic.database.backup.schedule: has the wrong format (got '0 2 * * *'",
+        ),
+        ("attic.database.backup.retention", "30 days", "attic.database.backup.retention"),
+        ("attic.database.instances", 0, "attic.database.instances: input should be greater"),
+        ("attic.database.storage_size", "20 GB", "attic.database.storage_size: has the wrong"),
+        (
+            "attic.database.recovery",
+            {"source_cluster": "old-pg", "target_time": "yesterday"},
+            "attic.database.recovery.target_time: has the wrong format (got 'yesterday'",
+        ),
+        (
+            "attic.api.endpoint",
+            "https://attic.example.com",
+            "attic.api.endpoint: must end with '/'",
+        ),
+        ("attic.storage.bucket", "Attic_Cache", "attic.storage.bucket: has the wrong format"),
+        (
+            "attic.storage.public_endpoint",
+            "s3.example.com",
+            "attic.storage.public_endpoint: must be an http(s):// URL with a host",
+        ),
+        (
+            "attic.storage.s3.credentials",
+            "static",
+            "attic.storage.s3.credentials: not an allowed value",
+        ),
+        ("attic.ingress.controller", "haproxy", "attic.ingress.controller: not an allowed value"),
+        ("attic.ingress.host", "Attic.Example.com", "attic.ingress.host: must be a lowercase DNS"),
+        ("attic.compression.type", "gzip", "attic.compression.type: not an allowed value"),
+        (
+            "attic.image",
+            {"repository": "x", "tag": "y", "digest": "sha256:1"},
+            "attic.image.digest",
+        ),
+        ("attic.chunking.avg", 1, "attic.chunking.avg: unknown key"),
+        ("attic.caches", [{"name": "-main"}], "attic.caches.0.name: not an Attic cache name"),
+        (
+            "attic.caches",
+            [{"name": "main", "retention": "100 years"}],
+            "attic.caches.0.retention: atticd stores retention as i32 seconds",
+        ),
+        (
+            "attic.tokens",
+            [{"name": "ci", "type": "ci", "permissions": {"push": ["bad?"]}}],
+            "attic.tokens.0.permissions.push.0: not an Attic cache pattern",
+        ),
+        (
+            "attic.tokens",
+            [{"name": "ci", "type": "robot", "permissions": {"pull": ["main"]}}],
+            "attic.tokens.0.type: not an allowed value",
+        ),
+        (
+            "attic.tokens",
+            [{"name": "ci", "type": "ci", "rotate_before": "soon", "permissions": {"pull": ["x"]}}],
+            "attic.tokens.0.rotate_before: 'soon' is not a duration",
+        ),
+    ],
+)
+def test_attic_keys_get_one_clear_line(tmp_path: Path, path: str, value: Any, expected: str):
+    errors = config_errors(tmp_path, valid_with(path, value))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(expected), errors[0]
+    assert f"[{tmp_path / 'organization.yaml'}:" in errors[0], "the file line is missing"
+
+
+@pytest.mark.parametrize(
+    ("attic", "platform", "key", "message"),
+    [
+        (
+            {"ingress": {"enabled": False}},
+            {},
+            "attic.storage.clients_outside_cluster",
+            "with backend 'seaweedfs' Nix clients outside the cluster are redirected",
+        ),
+        (
+            {"storage": {"backend": "s3", "public_endpoint": "https://s3.example.com"}},
+            {},
+            "attic.storage.public_endpoint",
+            "only for in-cluster backends",
+        ),
+        (
+            {
+                "storage": {
+                    "backend": "s3",
+                    "s3": {"endpoint": "https://r2.example.com", "create_bucket": True},
+                }
+            },
+            {},
+            "attic.storage.s3.create_bucket",
+            "creates AWS S3 buckets",
+        ),
+        (
+            {},
+            {"barman_cloud_plugin": "none"},
+            "attic.database.backup.enabled",
+            "backups need the Barman Cloud plugin",
+        ),
+        (
+            {"database": {"recovery": {"source_cluster": "attic-pg"}}},
+            {},
+            "attic.database.recovery.source_cluster",
+            "must differ from attic.database.cluster_name",
+        ),
+        (
+            {"api": {"min_replicas": 5, "max_replicas": 3}},
+            {},
+            "attic.api.min_replicas",
+            "must not exceed attic.api.max_replicas (3)",
+        ),
+        (
+            {"caches": [{"name": "main"}, {"name": "main"}]},
+            {},
+            "attic.caches.1.name",
+            "duplicate cache",
+        ),
+        (
+            {"tokens": [{"name": "ro", "type": "read_only", "permissions": {"push": ["main"]}}]},
+            {},
+            "attic.tokens.0.permissions",
+            "a read_only token may only pull (got push)",
+        ),
+        (
+            {"tokens": [{"name": "ci", "type": "ci", "permissions": {}}]},
+            {},
+            "attic.tokens.0.permissions",
+            "grants nothing",
+        ),
+        (
+            {
+                "tokens": [
+                    {
+                        "name": "ci",
+                        "type": "ci",
+                        "validity": "10 days",
+                        "rotate_before": "14 days",
+                        "permissions": {"pull": ["main"]},
+                    }
+                ]
+            },
+            {},
+            "attic.tokens.0.rotate_before",
+            "must be shorter than the validity",
+        ),
+        (
+            {
+                "tokens": [
+                    {
+                        "name": "adm",
+                        "type": "admin",
+                        "rotate_before": "5%",
+                        "permissions": {"pull": ["*"]},
+                    }
+                ]
+            },
+            {},
+            "attic.tokens.0.rotate_before",
+            "must leave at least 2 hours",
+        ),
+        (
+            {
+                "tokens": [
+                    {
+                        "name": "s3",
+                        "type": "ci",
+                        "secret_name": "attic-s3",
+                        "permissions": {"pull": ["main"]},
+                    }
+                ]
+            },
+            {},
+            "attic.tokens.0.secret_name",
+            "is one of the stack's own Secrets",
+        ),
+        (
+            {
+                "caches": [{"name": "main"}],
+                "tokens": [
+                    # atticd takes the first matching wildcard: "ma*" grants pull only.
+                    {"name": "w", "type": "ci", "permissions": {"pull": ["ma*"], "push": ["m*"]}}
+                ],
+                "cache_warming": {
+                    "enabled": True,
+                    "cache": "main",
+                    "token": "w",
+                    "installables": ["nixpkgs#hello"],
+                },
+            },
+            {},
+            "attic.cache_warming.token",
+            "token 'w' cannot pull and push 'main'",
+        ),
+        (
+            {
+                "caches": [{"name": "main"}],
+                "tokens": [
+                    {
+                        "name": "w",
+                        "type": "ci",
+                        "namespace": "ci",
+                        "permissions": {"pull": ["main"], "push": ["main"]},
+                    }
+                ],
+                "cache_warming": {"enabled": True, "token": "w", "installables": ["x#y"]},
+            },
+            {},
+            "attic.cache_warming.token",
+            "the warming job runs in attic",
+        ),
+        (
+            {"cache_warming": {"enabled": True, "token": "none", "installables": ["x#y"]}},
+            {},
+            "attic.cache_warming.cache",
+            "is not declared in attic.caches (declared: none)",
+        ),
+        (
+            {"dns": {"provider": "cloudflare", "target": "203.0.113.1"}},
+            {},
+            "attic.dns.zone_id",
+            "is required with provider 'cloudflare'",
+        ),
+        (
+            {
+                "dns": {
+                    "provider": "cloudflare",
+                    "zone_id": "0" * 32,
+                    "target": "203.0.113.1",
+                    "proxied": True,
+                }
+            },
+            {},
+            "attic.dns.proxied",
+            "Cloudflare's proxy caps request bodies at 100 MB",
+        ),
+        (
+            {"bazel_cache": {"enabled": True, "min_replicas": 4, "max_replicas": 2}},
+            {},
+            "attic.bazel_cache.min_replicas",
+            "must not exceed attic.bazel_cache.max_replicas (2)",
+        ),
+    ],
+)
+def test_attic_combinations_that_cannot_work_are_rejected(
+    tmp_path: Path, attic: dict[str, Any], platform: dict[str, Any], key: str, message: str
+):
+    errors = config_errors(tmp_path, config_with(attic=attic, platform=platform or None))
+    assert errors[0].startswith(f"{key}: {message}"), errors
+    # The cache-warming case without a token also reports the missing token, nothing else.
+    assert len(errors) == (2 if key == "attic.cache_warming.cache" else 1), errors
+
+
+def test_in_cluster_storage_without_outside_clients_needs_no_ingress(tmp_path: Path):
+    data = config_with(
+        attic={"ingress": {"enabled": False}, "storage": {"clients_outside_cluster": False}}
+    )
+    config = load_config(write_config(tmp_path, data))
+    assert config.base.attic.storage.public_endpoint is None
