@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cdktf import ITerraformDependable
-from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1
 from cdktf_cdktf_provider_kubernetes.job_v1 import JobV1, JobV1Spec, JobV1Timeouts
-from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
 from constructs_lib.attic.ops_pod import (
@@ -22,6 +20,7 @@ from constructs_lib.attic.ops_pod import (
     TOKEN_DIR,
     AtticadmInputs,
     Mint,
+    ops_objects,
     ops_pod,
     ops_revision,
     ops_script,
@@ -137,16 +136,12 @@ class AtticCaches(Construct):
             "app.kubernetes.io/managed-by": "attic-iac",
         }
         self.labels = labels
-        account = ServiceAccountV1(
-            self,
-            "ServiceAccount",
-            metadata={"name": props.name, "namespace": props.namespace},
-            automount_service_account_token=False,
-        )
-        config = ConfigMapV1(
+        account, config = ops_objects(
             self,
             "Spec",
-            metadata={"name": props.name, "namespace": props.namespace, "labels": labels},
+            name=props.name,
+            namespace=props.namespace,
+            labels=labels,
             data={SCRIPT: script, "caches.json": spec},
         )
         revision = ops_revision(props.attic, props.python_image, script, spec)

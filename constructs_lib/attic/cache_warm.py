@@ -16,11 +16,10 @@ from importlib import resources
 from typing import Any
 
 import tomli_w
-from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1
 from cdktf_cdktf_provider_kubernetes.cron_job_v1 import CronJobV1, CronJobV1Spec
-from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
+from constructs_lib.attic.ops_pod import ops_objects
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.structs import to_struct
@@ -134,16 +133,12 @@ class AtticCacheWarm(Construct):
                 },
             }
         )
-        account = ServiceAccountV1(
-            self,
-            "ServiceAccount",
-            metadata={"name": props.name, "namespace": props.namespace},
-            automount_service_account_token=False,
-        )
-        config = ConfigMapV1(
+        account, config = ops_objects(
             self,
             "Config",
-            metadata={"name": props.name, "namespace": props.namespace, "labels": self.labels},
+            name=props.name,
+            namespace=props.namespace,
+            labels=self.labels,
             data={SCRIPT: script, "config.toml": client_config},
         )
         checksum = hashlib.sha256(f"{script}\n{client_config}".encode()).hexdigest()

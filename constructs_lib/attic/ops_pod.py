@@ -13,6 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1
+from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
+from constructs import Construct
+
 from constructs_lib.attic.pod import CONFIG_DIR, secret_env
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.ops.bundle import shipped_script
@@ -170,3 +174,29 @@ def ops_pod(
             ],
         },
     }
+
+
+def ops_objects(
+    scope: Construct,
+    config_id: str,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    data: Mapping[str, str],
+) -> tuple[ServiceAccountV1, ConfigMapV1]:
+    """An ops workload's ServiceAccount (no automounted token: the script reads a projected one
+    only where it calls the API) and its ConfigMap ``name`` holding the script and its input."""
+    account = ServiceAccountV1(
+        scope,
+        "ServiceAccount",
+        metadata={"name": name, "namespace": namespace},
+        automount_service_account_token=False,
+    )
+    config = ConfigMapV1(
+        scope,
+        config_id,
+        metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
+        data=dict(data),
+    )
+    return account, config

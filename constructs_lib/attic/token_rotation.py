@@ -16,16 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdktf import ITerraformDependable
-from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1
 from cdktf_cdktf_provider_kubernetes.cron_job_v1 import CronJobV1, CronJobV1Spec
 from cdktf_cdktf_provider_kubernetes.job_v1 import JobV1, JobV1Spec, JobV1Timeouts
-from cdktf_cdktf_provider_kubernetes.role_binding_v1 import (
-    RoleBindingV1,
-    RoleBindingV1RoleRef,
-    RoleBindingV1Subject,
-)
-from cdktf_cdktf_provider_kubernetes.role_v1 import RoleV1, RoleV1Rule
-from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
+from cdktf_cdktf_provider_kubernetes.role_v1 import RoleV1Rule
 from constructs import Construct
 
 from constructs_lib.attic.ops_pod import (
@@ -35,11 +28,13 @@ from constructs_lib.attic.ops_pod import (
     TOKEN_DIR,
     AtticadmInputs,
     Mint,
+    ops_objects,
     ops_pod,
     ops_revision,
     ops_script,
 )
 from constructs_lib.kubernetes.admission_policy import deny_admission_policy
+from constructs_lib.kubernetes.role_grant import grant_role
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import DNS_LABEL, raise_if_problems
 from upstream_formats.attic_names import PATTERN_RULE, is_cache_pattern
@@ -146,16 +141,12 @@ class AtticTokenRotation(Construct):
         self.secrets = [(t.namespace, t.secret_name) for t in props.tokens]
         spec = json.dumps({"tokens": [t.wire() for t in props.tokens]}, indent=2, sort_keys=True)
         script = ops_script()
-        account = ServiceAccountV1(
-            self,
-            "ServiceAccount",
-            metadata={"name": name, "namespace": ns},
-            automount_service_account_token=False,
-        )
-        config = ConfigMapV1(
+        account, config = ops_objects(
             self,
             "Spec",
-            metadata={"name": name, "namespace": ns, "labels": self.labels},
+            name=name,
+            namespace=ns,
+            labels=self.labels,
             data={SCRIPT: script, "rotation.json": spec},
         )
         access: list[ITerraformDependable] = []
@@ -224,13 +215,16 @@ class AtticTokenRotation(Construct):
         secret_names: list[str],
         account: str,
     ) -> list[ITerraformDependable]:
-        role = RoleV1(
+        return grant_role(
             self,
-            f"Role-{target}",
-            metadata={"name": props.name, "namespace": target, "labels": self.labels},
+            target,
+            name=props.name,
+            labels=self.labels,
+            account=account,
+            account_namespace=props.namespace,
             # A target may be this stack's own namespace, named here by value.
-            depends_on=list(props.depends_on) or None,
-            rule=[
+            depends_on=props.depends_on,
+            rules=[
                 RoleV1Rule(
                     api_groups=[""],
                     resources=["secrets"],
@@ -241,19 +235,6 @@ class AtticTokenRotation(Construct):
                 RoleV1Rule(api_groups=[""], resources=["secrets"], verbs=["create"]),
             ],
         )
-        binding = RoleBindingV1(
-            self,
-            f"RoleBinding-{target}",
-            metadata={"name": props.name, "namespace": target, "labels": self.labels},
-            depends_on=[role],
-            role_ref=RoleBindingV1RoleRef(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=props.name
-            ),
-            subject=[
-                RoleBindingV1Subject(kind="ServiceAccount", name=account, namespace=props.namespace)
-            ],
-        )
-        return [role, binding]
 
     def _admission_policy(
         self, props: AtticTokenRotationProps, account: str

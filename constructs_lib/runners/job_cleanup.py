@@ -28,12 +28,7 @@ from cdktf_cdktf_provider_kubernetes.cluster_role_binding_v1 import (
 from cdktf_cdktf_provider_kubernetes.cluster_role_v1 import ClusterRoleV1, ClusterRoleV1Rule
 from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1
 from cdktf_cdktf_provider_kubernetes.cron_job_v1 import CronJobV1, CronJobV1Spec
-from cdktf_cdktf_provider_kubernetes.role_binding_v1 import (
-    RoleBindingV1,
-    RoleBindingV1RoleRef,
-    RoleBindingV1Subject,
-)
-from cdktf_cdktf_provider_kubernetes.role_v1 import RoleV1, RoleV1Rule
+from cdktf_cdktf_provider_kubernetes.role_v1 import RoleV1Rule
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
@@ -41,6 +36,7 @@ from constructs_lib.kubernetes.admission_policy import deny_admission_policy
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.ops.bundle import shipped_script
 from constructs_lib.kubernetes.resources import ComputeResources
+from constructs_lib.kubernetes.role_grant import grant_role
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.runners.labels import PART_OF, job_pod_selector
 from constructs_lib.validation import check_dns_label, raise_if_problems
@@ -228,28 +224,18 @@ class RunnerJobCleanup(Construct):
     def _grant_pods(
         self, props: RunnerJobCleanupProps, target: str, account: str
     ) -> list[ITerraformDependable]:
-        metadata = {"name": props.name, "namespace": target, "labels": self.labels}
-        after = list(props.depends_on) or None
-        role = RoleV1(
+        return grant_role(
             self,
-            f"Role-{target}",
-            metadata=metadata,
-            depends_on=after,
-            rule=[RoleV1Rule(api_groups=[""], resources=["pods"], verbs=["get", "list", "delete"])],
-        )
-        binding = RoleBindingV1(
-            self,
-            f"RoleBinding-{target}",
-            metadata=metadata,
-            depends_on=[*props.depends_on, role],
-            role_ref=RoleBindingV1RoleRef(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=props.name
-            ),
-            subject=[
-                RoleBindingV1Subject(kind="ServiceAccount", name=account, namespace=props.namespace)
+            target,
+            name=props.name,
+            labels=self.labels,
+            account=account,
+            account_namespace=props.namespace,
+            depends_on=props.depends_on,
+            rules=[
+                RoleV1Rule(api_groups=[""], resources=["pods"], verbs=["get", "list", "delete"])
             ],
         )
-        return [role, binding]
 
     def _grant_namespaces(
         self, props: RunnerJobCleanupProps, prefix: str, account: str
