@@ -16,32 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.flywheel_shells import FLYWHEEL, SHELLS, TOKEN, shell_path, token_file
-from tests.support.shell_stubs import link_tools, running, stub
+from tests.support.shell_stubs import ATTIC_STUB, link_tools, running, stub
 
 # What a POSIX shell needs besides its builtins, linked into a PATH of its own per test.
 TOOLS = ("mkdir", "chmod", "rm", "tail", "sleep", "mktemp")
 
-ATTIC_STUB = """#!/bin/sh
-printf '%s\\n' "$*" >> "$RECORD/attic.calls"
-case $1 in
-    watch-store)
-        echo $$ > "$RECORD/watch-store.pid"
-        echo "watching for $2"
-        if [ -n "${FAKE_IGNORE_TERM:-}" ]; then
-            trap '' TERM
-        else
-            trap 'echo "watch-store: TERM"; exit 0' TERM
-        fi
-        while :; do sleep 1; done
-        ;;
-    push)
-        waited=0
-        while [ "$waited" -lt "${FAKE_PUSH_SECONDS:-0}" ]; do sleep 1; waited=$((waited + 1)); done
-        echo "pushed $*"
-        exit "${FAKE_PUSH_EXIT:-0}"
-        ;;
-esac
-"""
 
 NIX_STUB = """#!/bin/sh
 printf '%s\\n' "$*" >> "$RECORD/nix.calls"

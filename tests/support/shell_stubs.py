@@ -31,3 +31,28 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return not text.rsplit(") ", 1)[1].startswith("Z")
+
+
+# A fake `attic` client: records its arguments; watch-store runs until TERM (or ignores it with
+# FAKE_IGNORE_TERM), push takes FAKE_PUSH_SECONDS and exits FAKE_PUSH_EXIT.
+ATTIC_STUB = """#!/bin/sh
+printf '%s\\n' "$*" >> "$RECORD/attic.calls"
+case $1 in
+    watch-store)
+        echo $$ > "$RECORD/watch-store.pid"
+        echo "watching for $2"
+        if [ -n "${FAKE_IGNORE_TERM:-}" ]; then
+            trap '' TERM
+        else
+            trap 'echo "watch-store: TERM"; exit 0' TERM
+        fi
+        while :; do sleep 1; done
+        ;;
+    push)
+        waited=0
+        while [ "$waited" -lt "${FAKE_PUSH_SECONDS:-0}" ]; do sleep 1; waited=$((waited + 1)); done
+        echo "pushed $*"
+        exit "${FAKE_PUSH_EXIT:-0}"
+        ;;
+esac
+"""

@@ -14,7 +14,7 @@ from iac_tools.ci_nix_build import FLYWHEEL_DELIMITER
 from tests.support.component_sandbox import Sandbox
 from tests.support.component_templates import jobs_of
 from tests.support.gitlab_ci import resolve_extends
-from tests.support.shell_stubs import running, stub
+from tests.support.shell_stubs import ATTIC_STUB, running, stub
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.COMPONENT-TOKEN-SENTINEL.c2ln"
 KEY = "ci:Q2FjaGUtY2ktcHVibGljLWtleS1mb3ItdGVzdHMtb25seQ=="
@@ -53,21 +53,6 @@ echo /nix/store/aaaa-hello
 echo /nix/store/bbbb-hello-man
 """
 
-ATTIC_STUB = """#!/bin/sh
-printf '%s\\n' "$*" >> "$RECORD/attic.calls"
-case $1 in
-    watch-store)
-        echo $$ > "$RECORD/watch-store.pid"
-        trap 'echo "watch-store: TERM"; exit 0' TERM
-        while :; do sleep 1; done
-        ;;
-    push)
-        waited=0
-        while [ "$waited" -lt "${FAKE_PUSH_SECONDS:-0}" ]; do sleep 1; waited=$((waited + 1)); done
-        echo "pushed $*"
-        ;;
-esac
-"""
 
 # setup.sh's key fetch: curl ... -K - URL, the Authorization header in the config on stdin.
 CURL_STUB = """#!/bin/sh
