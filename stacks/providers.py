@@ -35,7 +35,7 @@ def gitlab_provider(scope: Construct, gitlab_url: str) -> None:
     unset, the provider reads ``GITLAB_TOKEN``. It needs the ``create_runner`` scope (plus
     ``read_api``/``api`` to refresh and update runners).
     """
-    from cdktf import TerraformVariable
+    from cdktf import TerraformVariable, Token
     from cdktf_cdktf_provider_gitlab.provider import GitlabProvider
 
     token = TerraformVariable(
@@ -44,7 +44,9 @@ def gitlab_provider(scope: Construct, gitlab_url: str) -> None:
         type="string",
         sensitive=True,
         nullable=True,
-        default=None,
+        # An explicit null: a variable without "default" is required, and `tofu plan
+        # -input=false` stops at it. (Python's None would leave the key out.)
+        default=Token.null_value(),
         description="GitLab token that creates runners (TF_VAR_gitlab_token); unset: GITLAB_TOKEN",
     )
     GitlabProvider(scope, "gitlab", base_url=f"{gitlab_url}/api/v4/", token=token.string_value)
