@@ -146,7 +146,10 @@ def runner_config(props: RunnerTomlProps) -> dict[str, Any]:
         "pod_labels": {**JOB_POD_LABELS, RUNNER_TYPE_LABEL: props.runner_type},
         "pod_security_context": {"seccomp_profile": {"type": "RuntimeDefault"}},
         # Jobs run arbitrary images, often as root: Pod Security baseline, no escalation,
-        # and no raw sockets.
+        # and no raw sockets. Every container's context is complete: the runner fills each
+        # field a context leaves unset from the global flags above, and the API server
+        # rejects privileged with allowPrivilegeEscalation false.
+        "init_permissions_container_security_context": _container_security(privileged=False),
         "build_container_security_context": _container_security(privileged=False),
         "helper_container_security_context": _container_security(privileged=False),
         "service_container_security_context": _container_security(
@@ -207,8 +210,13 @@ def _container(prefix: str, resources: ComputeResources) -> dict[str, str]:
 
 
 def _container_security(*, privileged: bool) -> dict[str, Any]:
+    """A container's security context with both flags set, so that neither falls back to
+    the global ``privileged``/``allow_privilege_escalation`` (runner 19.3
+    ``GetContainerSecurityContext``, common/config.go)."""
     if privileged:
-        return {"privileged": True}
+        # A privileged container can escalate anyway; Kubernetes refuses the pair
+        # privileged: true / allowPrivilegeEscalation: false (ValidateSecurityContext).
+        return {"privileged": True, "allow_privilege_escalation": True}
     return {
         "privileged": False,
         "allow_privilege_escalation": False,

@@ -14,6 +14,13 @@ from constructs_lib.runners.labels import JOB_POD_LABELS, RUNNER_TYPES
 from stacks.app import apply_order
 from stacks.runners import PRIVATE_RANGES
 from tests.support import runner_keys as keys
+from tests.support.runner_security import (
+    CONTEXT_TABLES,
+    api_server_problems,
+    effective_context,
+    pod_contexts,
+    pod_security_problems,
+)
 from tests.support.synth_output import SynthOutput, helm_releases, namespace_name, resources
 
 
@@ -51,11 +58,7 @@ def toml_key_problems(entry: dict[str, Any]) -> list[str]:
     problems += _unknown(
         kube.get("pod_security_context", {}), keys.POD_SECURITY_CONTEXT_KEYS, "pod_security"
     )
-    for context in (
-        "build_container_security_context",
-        "helper_container_security_context",
-        "service_container_security_context",
-    ):
+    for context in CONTEXT_TABLES.values():
         table = kube.get(context, {})
         problems += _unknown(table, keys.CONTAINER_SECURITY_CONTEXT_KEYS, context)
         problems += _unknown(table.get("capabilities", {}), keys.CAPABILITIES_KEYS, context)
@@ -132,6 +135,66 @@ def test_only_dind_runs_privileged_and_only_in_its_namespace(all_synths: list[Sy
                 labels["pod-security.kubernetes.io/enforce"] for labels in namespaces.values()
             )
             assert levels == ["baseline", "privileged", "restricted"], stack
+
+
+def test_every_job_container_passes_the_api_server_and_its_pod_security_level(
+    all_synths: list[SynthOutput],
+):
+    """Each container's context as runner 19.3 really sends it (a field its own table leaves
+    unset comes from [runners.kubernetes]): the API server must accept it, the job namespace's
+    Pod Security level admit it, and only dind's daemon be privileged, and then able to
+    escalate (Kubernetes refuses privileged without it)."""
+    checked = set()
+    for synth in all_synths:
+        for stack, doc in _runner_stacks(synth):
+            levels = {
+                ns["metadata"]["name"]: ns["metadata"]["labels"][
+                    "pod-security.kubernetes.io/enforce"
+                ]
+                for ns in resources(doc, "kubernetes_namespace_v1").values()
+            }
+            for kind, (_, entry) in _runners(doc).items():
+                kube = entry["kubernetes"]
+                level = levels[namespace_name(doc, kube["namespace"])]
+                pod_seccomp = kube["pod_security_context"]["seccomp_profile"]["type"]
+                assert pod_seccomp == "RuntimeDefault"
+                for role, context in pod_contexts(kube).items():
+                    where = f"{stack}/{kind}/{role}"
+                    assert api_server_problems(context) == [], where
+                    assert pod_security_problems(level, context, pod_seccomp) == [], where
+                    privileged = kind == "dind" and role == "service"
+                    assert context.privileged is privileged, where
+                    assert context.allow_privilege_escalation is privileged, where
+                    assert privileged or "NET_RAW" in context.drop, where
+                    assert context.add == (), where
+                    checked.add((kind, role))
+    assert {kind for kind, _ in checked} == set(RUNNER_TYPES)
+    assert len(checked) == len(RUNNER_TYPES) * len(CONTEXT_TABLES)
+
+
+def test_effective_context_falls_back_to_the_global_flags():
+    """A privileged service table that leaves allow_privilege_escalation unset inherits the
+    global false: the pod the runner then creates is invalid."""
+    kube = {
+        "privileged": False,
+        "allow_privilege_escalation": False,
+        "service_container_security_context": {"privileged": True},
+        "build_container_security_context": {"capabilities": {"add": ["CAP_SYS_ADMIN"]}},
+        "cap_drop": ["MKNOD"],
+    }
+    service = effective_context(kube, "service")
+    assert (service.privileged, service.allow_privilege_escalation) == (True, False)
+    assert api_server_problems(service) == [
+        "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"
+    ]
+    assert service.drop == ("MKNOD", "NET_RAW")
+    build = effective_context(kube, "build")
+    assert build.add == ("CAP_SYS_ADMIN",)
+    assert len(api_server_problems(build)) == 1
+    assert pod_security_problems("baseline", build, "RuntimeDefault") == [
+        "capability CAP_SYS_ADMIN added"
+    ]
+    assert pod_security_problems("baseline", service, None) == ["privileged"]
 
 
 def test_dind_talks_tls_to_a_pinned_daemon_in_the_job_pod(example_synth: SynthOutput):
