@@ -12,11 +12,13 @@ from config_model.base import (
     BUCKET,
     CRON5,
     CRON6,
+    Cidr,
     Duration,
     EndpointUrl,
     Hostname,
     ImageOverride,
     K8sName,
+    Port,
     Quantity,
     Resources,
     StrictModel,
@@ -217,6 +219,13 @@ class RateLimit(StrictModel):
     burst: int = Field(default=200, ge=1)
 
 
+# The ports the controllers' pods listen on, which is what a NetworkPolicy sees once kube-proxy
+# has translated the Service's 80/443: Traefik's chart ports.web.port 8000 and
+# ports.websecure.port 8443 (traefik-helm-chart traefik/values.yaml; k3s installs that chart);
+# ingress-nginx's controller.containerPort http 80 and https 443.
+CONTROLLER_POD_PORTS: dict[str, tuple[int, ...]] = {"traefik": (8000, 8443), "nginx": (80, 443)}
+
+
 class AtticIngress(StrictModel):
     """Public HTTPS access to atticd (and to in-cluster storage's public endpoint)."""
 
@@ -232,13 +241,40 @@ class AtticIngress(StrictModel):
         description="Namespace of the ingress controller pods (allowed in by NetworkPolicy; "
         "k3s: kube-system).",
     )
+    controller_ports: list[Port] | None = Field(
+        default=None,
+        min_length=1,
+        description="Ports the controller's pods listen on (NetworkPolicy sees these, not the "
+        "Service's 80/443). Default: traefik 8000, 8443 (the Traefik chart's web and "
+        "websecure); nginx 80, 443.",
+    )
+    load_balancer_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description="Addresses of the load balancer in front of the controller, when traffic "
+        "from pods to it leaves the node instead of being short-circuited by kube-proxy (a "
+        "hostname load balancer, ipMode Proxy, or an internal one on a private range). Pods "
+        "that use the public endpoints (nix jobs, cache warming, atticd with public storage) "
+        "may then connect to them on the endpoints' ports.",
+    )
     cluster_issuer: K8sName = Field(
         default="letsencrypt-prod", description="cert-manager ClusterIssuer for the TLS cert."
+    )
+    acme_http01: bool = Field(
+        default=True,
+        description="The ClusterIssuer solves ACME HTTP-01 challenges: the solver pods "
+        "cert-manager starts beside each Ingress may be reached from the controller's "
+        "namespace on 8089. false for a DNS-01 or non-ACME issuer: nothing is opened.",
     )
     rate_limit: RateLimit | None = Field(
         default_factory=RateLimit,
         description="Traefik rateLimit middleware per client IP; null disables it.",
     )
+
+    def pod_ports(self) -> list[int]:
+        """The controller pods' ports: configured, else the controller's defaults."""
+        if self.controller_ports is not None:
+            return list(self.controller_ports)
+        return list(CONTROLLER_POD_PORTS[self.controller])
 
 
 class Attic(StrictModel):

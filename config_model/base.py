@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -51,6 +52,21 @@ def _endpoint_url(value: str) -> str:
 
 
 EndpointUrl = Annotated[str, AfterValidator(_endpoint_url)]
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError(
+            "must be an address range such as 203.0.113.10/32 or 10.40.0.0/24, with no bits "
+            "set past the prefix"
+        ) from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 def digits(value: Any) -> Any:

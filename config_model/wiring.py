@@ -1,5 +1,6 @@
 """Facts derived across sections, which the stacks and the rules both need: which caches nix
-jobs use, whether they are wired to Attic at all, and which namespaces call atticd directly."""
+jobs use, whether they are wired to Attic at all, which namespaces call atticd directly and
+which download from in-cluster storage."""
 
 from __future__ import annotations
 
@@ -26,5 +27,15 @@ def attic_client_namespaces(config: OrganizationConfig) -> list[str]:
     namespace when nix jobs use the in-cluster endpoint."""
     names = list(config.attic.api.client_namespaces)
     if attic_wiring_active(config) and config.runners.attic.endpoint == "in_cluster":
+        names.append(config.runners.job_namespace)
+    return list(dict.fromkeys(names))
+
+
+def storage_client_namespaces(config: OrganizationConfig, *, public_endpoint: bool) -> list[str]:
+    """Namespaces whose pods in-cluster storage admits: atticd's and its direct clients', and,
+    when storage has no public endpoint, the nix jobs' (atticd redirects their downloads to
+    the in-cluster URL then, whichever endpoint they use)."""
+    names = [config.attic.namespace, *attic_client_namespaces(config)]
+    if not public_endpoint and attic_wiring_active(config):
         names.append(config.runners.job_namespace)
     return list(dict.fromkeys(names))

@@ -46,6 +46,7 @@ from constructs_lib.postgres.cnpg_cluster import (
     CnpgClusterProps,
 )
 from constructs_lib.versions import ATTIC_IMAGE, POSTGRESQL_IMAGE
+from stacks.attic_endpoints import api_endpoint, attic_host, in_cluster_url
 from stacks.attic_operations import build_operations, storage_host
 from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
 from stacks.backend import gitlab_state_backend
@@ -80,8 +81,8 @@ class AtticStack(TerraformStack):
         )
         ns = namespace.name
         backups = attic.database.backup.enabled
-        host = attic.ingress.host or f"attic.{env.settings.domain}"
-        storage = build_storage(self, env, ns, backups or attic.database.recovery is not None, host)
+        host = attic_host(env)
+        storage = build_storage(self, env, ns, backups or attic.database.recovery is not None)
 
         store_ready: list[ITerraformDependable] = list(storage.depends_on)
         if storage.backup is not None:
@@ -110,9 +111,7 @@ class AtticStack(TerraformStack):
             f"attic.{attic.namespace}.svc.cluster.local",
         ]
         allowed_hosts = ([host] if attic.ingress.enabled else []) + in_cluster_hosts
-        endpoint = attic.api.endpoint or (
-            f"https://{host}/" if attic.ingress.enabled else f"http://{in_cluster_hosts[0]}/"
-        )
+        endpoint = api_endpoint(env)
         slo = config.monitoring.prometheus_operator and attic.ingress.enabled
         server = AtticServer(
             self,
@@ -153,8 +152,10 @@ class AtticStack(TerraformStack):
                     service_name=server.service_name,
                     service_port=SERVICE_PORT,
                     controller=ingress.controller,
+                    controller_namespace=ingress.controller_namespace,
                     class_name=ingress.class_name,
                     cluster_issuer=ingress.cluster_issuer,
+                    acme_http01=ingress.acme_http01,
                     rate_limit=RateLimitProps(average=rate.average, burst=rate.burst)
                     if rate
                     else None,
@@ -167,7 +168,7 @@ class AtticStack(TerraformStack):
             namespace=ns,
             server=server,
             signing=signing,
-            in_cluster_url=f"http://{in_cluster_hosts[0]}/",
+            in_cluster_url=in_cluster_url(config),
             storage=storage,
         )
         if slo:
@@ -198,10 +199,7 @@ class AtticStack(TerraformStack):
             "namespace": (attic.namespace, "Namespace of atticd and its database"),
             "pg_cluster_name": (attic.database.cluster_name, "CloudNativePG Cluster name"),
             "storage_bucket": (attic.storage.bucket, "Bucket holding the cache's chunks"),
-            "in_cluster_url": (
-                f"http://attic.{attic.namespace}.svc/",
-                "API for in-cluster clients",
-            ),
+            "in_cluster_url": (in_cluster_url(config), "API for in-cluster clients"),
         }
         if storage.public_url:
             outputs["storage_public_endpoint"] = (storage.public_url, "Public S3 endpoint")

@@ -29,6 +29,7 @@ from constructs_lib.kubernetes.traffic_policy import (
     TrafficPolicyProps,
 )
 from constructs_lib.versions import NIX_IMAGE, OPS_PYTHON_IMAGE
+from stacks.attic_endpoints import cache_client_egress
 from stacks.attic_storage import StorageWiring, compute, image_pin
 from upstream_formats.humantime import parse_duration
 
@@ -152,15 +153,20 @@ def build_operations(
                 resources=compute(warming.resources),
             ),
         )
-        # Nix fetches from the internet (cache.nixos.org, flake sources) and the attic client
-        # follows the server's public API endpoint.
+        # Nix fetches from the internet (cache.nixos.org, flake sources); the attic client
+        # pushes to the server's public API endpoint, and downloads follow atticd's redirects
+        # to storage.
         _egress(
             scope,
             "CacheWarmPolicy",
             "attic-cache-warm",
             namespace=namespace,
             labels=warm.labels,
-            rules=[*api, Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=[80, 443])],
+            rules=[
+                *api,
+                Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=[80, 443]),
+                *cache_client_egress(env),
+            ],
         )
 
     bazel_url = None

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from config_model.base import ImageOverride, Resources
 from config_model.loader import ResolvedEnvironment
-from config_model.wiring import attic_client_namespaces
+from config_model.wiring import storage_client_namespaces
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
 from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
@@ -26,6 +26,7 @@ from constructs_lib.storage.s3_credentials_secret import (
 )
 from constructs_lib.storage.s3_endpoint import S3Credentials, S3Endpoint, StorageIdentity
 from constructs_lib.versions import ImagePin
+from stacks.attic_endpoints import MINIO_TENANT, ingress_egress, storage_public_url
 
 ATTIC_IDENTITY = "attic"
 BACKUP_IDENTITY = "postgres"
@@ -60,17 +61,12 @@ def image_pin(override: ImageOverride | None, default: ImagePin) -> ImagePin:
 
 
 def build_storage(
-    scope: Construct, env: ResolvedEnvironment, namespace: str, backups: bool, host: str
+    scope: Construct, env: ResolvedEnvironment, namespace: str, backups: bool
 ) -> StorageWiring:
     """Create the configured backend and return how atticd and the backups reach it."""
-    attic = env.config.attic
-    storage = attic.storage
-    if storage.backend == "s3":
+    if env.config.attic.storage.backend == "s3":
         return _external_s3(scope, env, namespace, backups)
-    public_url = storage.public_endpoint
-    if public_url is None and storage.clients_outside_cluster and attic.ingress.enabled:
-        public_url = f"https://s3.{host}"
-    return _in_cluster(scope, env, namespace, backups, public_url)
+    return _in_cluster(scope, env, namespace, backups, storage_public_url(env))
 
 
 def _external_s3(
@@ -206,7 +202,7 @@ def _in_cluster(
                 secret_name=BAZEL_KEYS_SECRET,
             )
         )
-    clients = [attic.namespace, *attic_client_namespaces(env.config)]
+    clients = storage_client_namespaces(config, public_endpoint=public_url is not None)
     if public_url:
         clients.append(attic.ingress.controller_namespace)
 
@@ -259,7 +255,7 @@ def _in_cluster(
             scope,
             "MinioTenant",
             MinioTenantProps(
-                name="attic-minio",
+                name=MINIO_TENANT,
                 namespace=settings_m.namespace,
                 depends_on=[storage_ns.namespace],
                 identities=identities,
@@ -306,8 +302,10 @@ def _in_cluster(
                 service_name=service,
                 service_port=port,
                 controller=ingress.controller,
+                controller_namespace=ingress.controller_namespace,
                 class_name=ingress.class_name,
                 cluster_issuer=ingress.cluster_issuer,
+                acme_http01=ingress.acme_http01,
                 depends_on=(release,),
             ),
         )
@@ -320,7 +318,7 @@ def _in_cluster(
             region=attic_endpoint.region,
             bucket=attic_endpoint.bucket,
             credentials=attic_endpoint.credentials,
-            egress=(Rule(peers=[Peer(namespace=attic.ingress.controller_namespace)]),),
+            egress=tuple(ingress_egress(env, [public_url])),
         )
     return StorageWiring(
         attic=attic_endpoint,

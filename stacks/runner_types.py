@@ -25,6 +25,7 @@ from constructs_lib.versions import (
     ROCKY9_IMAGE,
     ImagePin,
 )
+from stacks.attic_endpoints import api_endpoint
 from stacks.attic_storage import compute, image_pin
 
 DEFAULT_IMAGES: dict[str, ImagePin] = {
@@ -53,9 +54,7 @@ def attic_flywheel(
         port = "" if SERVICE_PORT == 80 else f":{SERVICE_PORT}"
         endpoint = f"http://attic.{attic.namespace}.svc.cluster.local{port}/"
     else:
-        endpoint = (
-            attic.api.endpoint or f"https://{attic.ingress.host or 'attic.' + env.settings.domain}/"
-        )
+        endpoint = api_endpoint(env)
     token_secret = None
     if wiring.token is not None:
         from config_model.attic import token_secret as secret_of

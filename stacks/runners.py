@@ -15,7 +15,6 @@ from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
-from config_model.organization import OrganizationConfig
 from config_model.runners import Budget, Runners, enabled_types, job_namespace_of
 from config_model.wiring import attic_wiring_active
 from constructs_lib.attic.pod import HTTP_PORT
@@ -43,6 +42,7 @@ from constructs_lib.runners.priority_classes import (
 )
 from constructs_lib.runners.runner_token import GitLabRunnerToken, GitLabRunnerTokenProps
 from constructs_lib.runners.runner_toml import render_runner_config
+from stacks.attic_endpoints import cache_client_egress
 from stacks.attic_storage import compute
 from stacks.backend import gitlab_state_backend
 from stacks.providers import cluster_providers
@@ -147,7 +147,7 @@ class RunnersStack(TerraformStack):
                     else {},
                 ),
             )
-        _policies(self, config, namespaces)
+        _policies(self, env, namespaces)
         _cleanup(self, runners, manager_ns, ready)
         if runners.agent_access:
             AgentCiAccess(
@@ -263,8 +263,9 @@ def _cache_secret(scope: Construct, runners: Runners, namespace: str) -> str | N
     return secret.metadata.name
 
 
-def _policies(scope: Construct, config: OrganizationConfig, namespaces: dict[str, str]) -> None:
+def _policies(scope: Construct, env: ResolvedEnvironment, namespaces: dict[str, str]) -> None:
     """Managers talk to GitLab and the API server; jobs to DNS, Attic and the internet."""
+    config = env.config
     runners, attic = config.runners, config.attic
     manager_in = (
         [Rule(peers=[Peer(namespace=EVERY_NAMESPACE)], ports=[METRICS_PORT])]
@@ -300,12 +301,16 @@ def _policies(scope: Construct, config: OrganizationConfig, namespaces: dict[str
     ):
         rules = list(job_out)
         if name == runners.job_namespace and attic_wiring_active(config):
-            rules.append(
-                Rule(
-                    peers=[Peer(namespace=attic.namespace, pod_labels=attic_pods)],
-                    ports=[HTTP_PORT],
+            # Nix pulls from the configured endpoint; the attic client pushes to atticd's
+            # public api-endpoint, and downloads follow redirects to storage.
+            if runners.attic.endpoint == "in_cluster":
+                rules.append(
+                    Rule(
+                        peers=[Peer(namespace=attic.namespace, pod_labels=attic_pods)],
+                        ports=[HTTP_PORT],
+                    )
                 )
-            )
+            rules += cache_client_egress(env)
         if not rules:
             continue
         TrafficPolicy(

@@ -4,6 +4,13 @@ Nothing on the path may cap the body or time it out early: nginx gets unlimited 
 no request buffering and long timeouts; Traefik needs no annotation for that (it has no body
 limit and we never add its buffering middleware), but its entry point's ``readTimeout``
 (60 s by default) must be raised in Traefik's own static config - see the README.
+
+The certificate comes from cert-manager. For an ACME HTTP-01 challenge cert-manager starts a
+solver pod in the Ingress's namespace, which a default-deny namespace would hide from the
+ingress controller; the construct opens exactly that path (cert-manager v1.21.1:
+``pkg/issuer/acme/http/pod.go`` creates the pod in the Challenge's namespace with the label
+``acme.cert-manager.io/http01-solver: "true"`` (``pkg/apis/acme/v1/types.go``) listening on
+``acmeSolverListenPort`` 8089 (``pkg/issuer/acme/http/http.go``)).
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ from constructs import Construct
 
 from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
 from constructs_lib.kubernetes.structs import to_struct
+from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
 Controller = Literal["traefik", "nginx"]
+ACME_SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
+ACME_SOLVER_PORT = 8089
 _PATH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
 NGINX_STREAMING = {
     "nginx.ingress.kubernetes.io/proxy-body-size": "0",
@@ -70,8 +80,12 @@ class WebIngressProps:
         service_name: backend Service.
         service_port: its port number.
         controller: ``"traefik"`` or ``"nginx"``; decides annotations and middlewares.
+        controller_namespace: namespace of the ingress controller's pods.
         class_name: IngressClass. Default - the controller's name.
         cluster_issuer: cert-manager ClusterIssuer that signs the certificate.
+        acme_http01: the issuer solves ACME HTTP-01 challenges, so the controller may reach
+            cert-manager's solver pods in ``namespace`` on 8089 (a NetworkPolicy
+            ``<name>-acme-http01``). Default ``True``.
         rate_limit: Traefik only: limit requests per client. Default - none.
         routes: paths routed to other Services before ``/`` (longest match wins).
             Default - none.
@@ -84,7 +98,9 @@ class WebIngressProps:
     service_name: str
     service_port: int
     controller: Controller
+    controller_namespace: str
     cluster_issuer: str
+    acme_http01: bool = True
     class_name: str | None = None
     rate_limit: RateLimitProps | None = None
     routes: tuple[Route, ...] = ()
@@ -100,6 +116,7 @@ class WebIngress(Construct):
             "WebIngress",
             [
                 check_dns_label("name", props.name),
+                check_dns_label("controller_namespace", props.controller_namespace),
                 ""
                 if props.controller in ("traefik", "nginx")
                 else f"controller: {props.controller!r} is not one of traefik, nginx",
@@ -182,3 +199,19 @@ class WebIngress(Construct):
             ),
             depends_on=list(props.depends_on) or None,
         )
+        if props.acme_http01:
+            TrafficPolicy(
+                self,
+                "AcmeSolverPolicy",
+                TrafficPolicyProps(
+                    name=f"{props.name}-acme-http01",
+                    namespace=props.namespace,
+                    pod_selector=ACME_SOLVER_LABELS,
+                    ingress=[
+                        Rule(
+                            peers=[Peer(namespace=props.controller_namespace)],
+                            ports=[ACME_SOLVER_PORT],
+                        )
+                    ],
+                ),
+            )

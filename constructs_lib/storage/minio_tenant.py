@@ -25,6 +25,11 @@ S3_PORT = 9000  # container port; the operator's "minio" Service maps port 80 to
 _UID = 1000
 
 
+def tenant_pod_labels(name: str) -> dict[str, str]:
+    """Labels the operator puts on a Tenant's pods."""
+    return {"v1.min.io/tenant": name}
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MinioTenantProps:
     """Props of :class:`MinioTenant`.
@@ -111,7 +116,7 @@ class MinioTenant(Construct):
                 },
             )
             users.append(user)
-        self.pod_labels = {"v1.min.io/tenant": props.name}
+        self.pod_labels = tenant_pod_labels(props.name)
         self.service_name = "minio"
         self.endpoints = keys.endpoints(
             url=f"http://{self.service_name}.{props.namespace}.svc",

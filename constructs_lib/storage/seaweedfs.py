@@ -25,6 +25,7 @@ from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import SEAWEEDFS_CHART, SEAWEEDFS_IMAGE, ImagePin
 
 S3_PORT = 8333
+DEFAULT_RELEASE = "seaweedfs"
 _UID = 1000
 _CONFIG_KEY = "seaweedfs_s3_config"  # the key the chart mounts as the gateway's identities
 
@@ -61,7 +62,7 @@ class SeaweedFsProps:
         )
     )
     image: ImagePin = SEAWEEDFS_IMAGE
-    release_name: str = "seaweedfs"
+    release_name: str = DEFAULT_RELEASE
     protect: bool = False
     depends_on: Sequence[ITerraformDependable] = ()
 
@@ -117,11 +118,7 @@ class SeaweedFs(Construct):
                 )
             },
         )
-        self.pod_labels = {
-            "app.kubernetes.io/name": "seaweedfs",
-            "app.kubernetes.io/instance": props.release_name,
-            "app.kubernetes.io/component": "filer",
-        }
+        self.pod_labels = filer_pod_labels(props.release_name)
         self.service_name = f"{props.release_name}-s3"
         self.endpoints = keys.endpoints(
             url=f"http://{self.service_name}.{props.namespace}.svc:{S3_PORT}",
@@ -136,6 +133,15 @@ class SeaweedFs(Construct):
             depends_on=[config_secret, *props.depends_on],
             values=_values(props, config_secret.metadata.name),
         )
+
+
+def filer_pod_labels(release_name: str = DEFAULT_RELEASE) -> dict[str, str]:
+    """Labels of the filer pods, which serve S3 (the chart's standard labels)."""
+    return {
+        "app.kubernetes.io/name": "seaweedfs",
+        "app.kubernetes.io/instance": release_name,
+        "app.kubernetes.io/component": "filer",
+    }
 
 
 def _values(props: SeaweedFsProps, config_secret: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from constructs_lib.storage.s3_credentials_secret import (
 from constructs_lib.storage.s3_endpoint import StorageIdentity
 from constructs_lib.storage.seaweedfs import SeaweedFs, SeaweedFsProps
 from constructs_lib.validation import PropsError
+from tests.support.synth_output import resources
 from upstream_formats.humantime import parse_duration
 
 GOOD: dict[str, Any] = {
@@ -231,22 +233,59 @@ def test_traffic_policy_needs_a_rule_and_valid_peers():
     assert any("mixes cidr" in p for p in info.value.problems)
 
 
+def _ingress_props(**overrides: Any) -> WebIngressProps:
+    props: dict[str, Any] = {
+        "name": "attic",
+        "namespace": "attic",
+        "host": "attic.example.com",
+        "service_name": "attic",
+        "service_port": 80,
+        "controller": "traefik",
+        "controller_namespace": "traefik",
+        "cluster_issuer": "le",
+    }
+    return WebIngressProps(**{**props, **overrides})
+
+
 def test_rate_limit_is_traefik_only():
     with pytest.raises(PropsError, match="only supported with the traefik controller"):
         WebIngress(
             _stack(),
             "I",
-            WebIngressProps(
-                name="attic",
-                namespace="attic",
-                host="attic.example.com",
-                service_name="attic",
-                service_port=80,
-                controller="nginx",
-                cluster_issuer="le",
-                rate_limit=RateLimitProps(average=1, burst=1),
-            ),
+            _ingress_props(controller="nginx", rate_limit=RateLimitProps(average=1, burst=1)),
         )
+
+
+def test_ingress_lets_the_controller_reach_acme_http01_solvers_and_nothing_else():
+    stack = _stack()
+    WebIngress(stack, "I", _ingress_props(controller_namespace="ingress-nginx"))
+    doc = json.loads(CdktfTesting.synth(stack))
+    [policy] = resources(doc, "kubernetes_network_policy_v1").values()
+    assert policy["metadata"] == {"name": "attic-acme-http01", "namespace": "attic"}
+    assert policy["spec"] == {
+        "pod_selector": {"match_labels": {"acme.cert-manager.io/http01-solver": "true"}},
+        "policy_types": ["Ingress"],
+        "ingress": [
+            {
+                "from": [
+                    {
+                        "namespace_selector": {
+                            "match_labels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                        },
+                        "pod_selector": {"match_labels": {}},
+                    }
+                ],
+                "ports": [{"port": "8089", "protocol": "TCP"}],
+            }
+        ],
+    }
+    # A DNS-01 (or non-ACME) issuer needs no opening.
+    stack = _stack()
+    WebIngress(stack, "I", _ingress_props(acme_http01=False))
+    doc = json.loads(CdktfTesting.synth(stack))
+    assert resources(doc, "kubernetes_network_policy_v1") == {}
+    with pytest.raises(PropsError, match="controller_namespace: 'Traefik'"):
+        WebIngress(_stack(), "J", _ingress_props(controller_namespace="Traefik"))
 
 
 def test_server_extra_errors_reach_the_user_as_one_clean_exit(tmp_path: Path):

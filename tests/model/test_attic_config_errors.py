@@ -48,6 +48,25 @@ from tests.support.config_files import config_errors, config_with, valid_with, w
         ),
         ("attic.ingress.controller", "haproxy", "attic.ingress.controller: not an allowed value"),
         ("attic.ingress.host", "Attic.Example.com", "attic.ingress.host: must be a lowercase DNS"),
+        (
+            "attic.ingress.load_balancer_cidrs",
+            ["10.40.0.5/24"],
+            "attic.ingress.load_balancer_cidrs.0: must be an address range such as "
+            "203.0.113.10/32 or 10.40.0.0/24, with no bits set past the prefix "
+            "(got '10.40.0.5/24')",
+        ),
+        (
+            "attic.ingress.load_balancer_cidrs",
+            ["lb.example.com"],
+            "attic.ingress.load_balancer_cidrs.0: must be an address range",
+        ),
+        # An empty port list in a NetworkPolicy means every port.
+        (
+            "attic.ingress.controller_ports",
+            [],
+            "attic.ingress.controller_ports: list should have at least 1 item",
+        ),
+        ("attic.ingress.controller_ports", [0], "attic.ingress.controller_ports.0: input should"),
         ("attic.compression.type", "gzip", "attic.compression.type: not an allowed value"),
         (
             "attic.image",
