@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdktf_cdktf_provider_kubernetes.config_map_v1 import ConfigMapV1
 from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
@@ -40,8 +41,9 @@ DIND_CERTS = "/certs/client"
 
 def attic_flywheel(
     scope: Construct, env: ResolvedEnvironment, job_ns: str
-) -> FlywheelJobSettings | None:
-    """The nix runner's Attic settings, or None when nix jobs do not use Attic."""
+) -> tuple[FlywheelJobSettings, ConfigMapV1] | None:
+    """The nix runner's Attic settings and the scripts' ConfigMap its jobs mount, or None when
+    nix jobs do not use Attic."""
     runners, attic = env.config.runners, env.config.attic
     wiring = runners.attic
     if not attic_wiring_active(env.config):
@@ -61,7 +63,7 @@ def attic_flywheel(
 
         token = next(t for t in attic.tokens if t.name == wiring.token)
         token_secret = secret_of(attic, token)[1]
-    return flywheel_job_settings(
+    settings = flywheel_job_settings(
         endpoint=endpoint,
         caches=caches,
         push_cache=(wiring.push_cache or caches[0]) if token_secret else None,
@@ -69,6 +71,7 @@ def attic_flywheel(
         config_map=scripts.name,
         priority=wiring.priority,
     )
+    return settings, scripts.config_map
 
 
 def runner_toml_props(
@@ -87,6 +90,8 @@ def runner_toml_props(
     volumes: dict[str, list[dict[str, Any]]] = {}
     services: list[dict[str, Any]] = []
     pre_build = None
+    pod_spec: tuple[dict[str, str], ...] = ()
+    flags: dict[str, bool] = {}
     if name == "dind":
         # The daemon runs as a service container in the job pod, reached on localhost with
         # TLS; the client certificates are shared through a memory-backed volume.
@@ -110,6 +115,8 @@ def runner_toml_props(
         pre_build = flywheel.pre_build_script
         for kind, entries in flywheel.volumes.items():
             volumes.setdefault(kind, []).extend(entries)
+        pod_spec = flywheel.pod_spec
+        flags.update(flywheel.feature_flags)
     cache = runners.cache
     return RunnerTomlProps(
         name=f"{config.organization.name}-{env.name}-{name}",
@@ -139,6 +146,8 @@ def runner_toml_props(
         environment=environment,
         pre_build_script=pre_build,
         volumes=volumes,
+        pod_spec=pod_spec,
+        feature_flags=flags,
         cache=S3Cache(
             server_address=cache.server_address or "",
             bucket=cache.bucket or "",

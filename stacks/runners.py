@@ -9,7 +9,7 @@ Each runner type's TOML settings and the nix type's Attic wiring come from
 
 from __future__ import annotations
 
-from cdktf import TerraformOutput, TerraformStack, TerraformVariable
+from cdktf import ITerraformDependable, TerraformOutput, TerraformStack, TerraformVariable
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
@@ -97,21 +97,39 @@ class RunnersStack(TerraformStack):
         namespaces = {name: ns.name for name, ns in created.items()}
         ready = [ns.namespace for ns in created.values()]
         manager_ns = namespaces[runners.namespace]
+        # What must be in place in a namespace before pods start there: its policies (without
+        # the allowing ones a manager cannot reach GitLab, a job its sources) and its quota and
+        # LimitRange (whose defaults apply only to pods created after it).
+        in_place: dict[str, list[ITerraformDependable]] = {
+            name: list(ns.policies) for name, ns in created.items()
+        }
         for construct_id, (name, budget) in {
             "ManagerBudget": (runners.namespace, runners.budgets.managers),
             "JobBudget": (runners.job_namespace, runners.budgets.jobs),
             "DindBudget": (runners.dind_namespace, runners.budgets.dind),
         }.items():
-            _budget(self, construct_id, namespaces[name], budget)
+            made = _budget(self, construct_id, namespaces[name], budget)
+            in_place[name] += [made.resource_quota, made.limit_range]
         priorities = RunnerPriorityClasses(
             self, "Priorities", RunnerPriorityClassesProps(prefix=runners.namespace)
         )
+        for name, policies in _policies(self, env, namespaces).items():
+            in_place[name] += policies
 
         tokens = _token_secrets(self, env, manager_ns)
         cache_secret = _cache_secret(self, runners, manager_ns)
         flywheel = attic_flywheel(self, env, namespaces[runners.job_namespace])
         for name, spec in enabled_types(runners):
-            job_ns = namespaces[job_namespace_of(runners, name)]
+            job_ns_name = job_namespace_of(runners, name)
+            job_ns = namespaces[job_ns_name]
+            # Managers and job pods name the PriorityClasses; nix jobs mount the scripts.
+            first: list[ITerraformDependable] = [
+                *priorities.resources,
+                *in_place[runners.namespace],
+                *in_place[job_ns_name],
+            ]
+            if name == "nix" and flywheel is not None:
+                first.append(flywheel[1])
             toml = render_runner_config(
                 runner_toml_props(
                     env,
@@ -119,7 +137,7 @@ class RunnersStack(TerraformStack):
                     spec=spec,
                     job_ns=job_ns,
                     priority_class=priorities.job_name,
-                    flywheel=flywheel,
+                    flywheel=flywheel[0] if flywheel else None,
                 )
             )
             GitLabRunner(
@@ -145,9 +163,9 @@ class RunnersStack(TerraformStack):
                     service_account_annotations=runners.cache.service_account_annotations
                     if runners.cache.enabled and runners.cache.credentials == "workload_identity"
                     else {},
+                    depends_on=first,
                 ),
             )
-        _policies(self, env, namespaces)
         _cleanup(self, runners, manager_ns, ready)
         if runners.agent_access:
             AgentCiAccess(
@@ -181,8 +199,8 @@ class RunnersStack(TerraformStack):
         )
 
 
-def _budget(scope: Construct, construct_id: str, namespace: str, budget: Budget) -> None:
-    NamespaceBudget(
+def _budget(scope: Construct, construct_id: str, namespace: str, budget: Budget) -> NamespaceBudget:
+    return NamespaceBudget(
         scope,
         construct_id,
         NamespaceBudgetProps(
@@ -263,8 +281,11 @@ def _cache_secret(scope: Construct, runners: Runners, namespace: str) -> str | N
     return secret.metadata.name
 
 
-def _policies(scope: Construct, env: ResolvedEnvironment, namespaces: dict[str, str]) -> None:
-    """Managers talk to GitLab and the API server; jobs to DNS, Attic and the internet."""
+def _policies(
+    scope: Construct, env: ResolvedEnvironment, namespaces: dict[str, str]
+) -> dict[str, list[ITerraformDependable]]:
+    """Managers talk to GitLab and the API server; jobs to DNS, Attic and the internet.
+    Returns the policies by namespace."""
     config = env.config
     runners, attic = config.runners, config.attic
     manager_in = (
@@ -272,7 +293,7 @@ def _policies(scope: Construct, env: ResolvedEnvironment, namespaces: dict[str, 
         if config.monitoring.prometheus_operator
         else []
     )
-    TrafficPolicy(
+    manager = TrafficPolicy(
         scope,
         "ManagerPolicy",
         TrafficPolicyProps(
@@ -283,6 +304,7 @@ def _policies(scope: Construct, env: ResolvedEnvironment, namespaces: dict[str, 
             egress=[Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=list(API_SERVER_PORTS))],
         ),
     )
+    made: dict[str, list[ITerraformDependable]] = {runners.namespace: [manager.policy]}
     egress = runners.egress
     job_out: list[Rule] = []
     if egress.internet:
@@ -313,7 +335,7 @@ def _policies(scope: Construct, env: ResolvedEnvironment, namespaces: dict[str, 
             rules += cache_client_egress(env)
         if not rules:
             continue
-        TrafficPolicy(
+        policy = TrafficPolicy(
             scope,
             construct_id,
             TrafficPolicyProps(
@@ -323,6 +345,8 @@ def _policies(scope: Construct, env: ResolvedEnvironment, namespaces: dict[str, 
                 egress=rules,
             ),
         )
+        made[name] = [policy.policy]
+    return made
 
 
 def _cleanup(scope: Construct, runners: Runners, manager_ns: str, ready: list[NamespaceV1]) -> None:

@@ -78,8 +78,10 @@ class SecureNamespace(Construct):
         )
         # A reference, not the literal: whatever uses the name waits for the namespace.
         self.name: str = self.namespace.metadata.name
+        # The default-deny policies, for depends_on of whatever starts pods here.
+        self.policies: list[NetworkPolicyV1] = []
         if props.deny_ingress:
-            NetworkPolicyV1(
+            deny_in = NetworkPolicyV1(
                 self,
                 "DenyIngress",
                 metadata=NetworkPolicyV1Metadata(name="default-deny-ingress", namespace=self.name),
@@ -88,10 +90,11 @@ class SecureNamespace(Construct):
                     policy_types=["Ingress"],
                 ),
             )
+            self.policies.append(deny_in)
         if props.deny_egress:
             # Egress only to port 53: every pod resolves names, wherever the resolver runs
             # (kube-dns pods or a node-local cache on a link-local address).
-            NetworkPolicyV1(
+            deny_out = NetworkPolicyV1(
                 self,
                 "DenyEgress",
                 metadata=NetworkPolicyV1Metadata(name="default-deny-egress", namespace=self.name),
@@ -111,3 +114,4 @@ class SecureNamespace(Construct):
                     },
                 ),
             )
+            self.policies.append(deny_out)

@@ -7,6 +7,14 @@ Keys are read at job start, so a regenerated keypair or a new cache needs no red
 Push: the token Secret is mounted read-only and jobs run ``flywheel.sh start``/``stop`` around
 the build (watch-store in the background, a final push, never failing the build).
 
+The token Secret is written by attic-<env>, which applies after runners-<env>, so its volume is
+optional: until the Secret exists a nix job starts anyway, pulls public caches anonymously and
+pushes nothing (setup.sh says so). gitlab-runner 19.3 has no ``optional`` key for secret volumes
+(``common/config.go`` ``KubernetesSecret``), so a strategic-merge ``pod_spec`` patch adds it
+(``executors/kubernetes/kubernetes.go`` ``applyPodSpecMerge``, behind
+FF_USE_ADVANCED_POD_SPEC_CONFIGURATION; a feature flag set in the runner's TOML wins over job
+variables).
+
 The volume keys are gitlab-runner's ``KubernetesConfigMap``/``KubernetesSecret`` TOML tags
 (``name``, ``mount_path``, ``sub_path``, ``read_only``, ``items``); ``name`` is both the
 volume's name and the ConfigMap's or Secret's, so it must be a DNS label and the two differ.
@@ -14,10 +22,12 @@ volume's name and the ConfigMap's or Secret's, so it must be a DNS label and the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from constructs_lib.runners.runner_toml import POD_SPEC_FLAG
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from upstream_formats.attic_names import NAME_RULE, is_cache_name
 
@@ -39,11 +49,16 @@ class FlywheelJobSettings:
         pre_build_script: the ``pre_build_script`` line (sources ``setup.sh``).
         volumes: ``[runners.kubernetes.volumes]`` entries by kind (``config_map``, and
             ``secret`` when there is a token), each a tuple of TOML tables.
+        feature_flags: ``[runners.feature_flags]`` entries the settings need. Default - none.
+        pod_spec: ``[[runners.kubernetes.pod_spec]]`` tables (the optional token volume).
+            Default - none.
     """
 
     environment: tuple[str, ...]
     pre_build_script: str
     volumes: Mapping[str, tuple[dict[str, Any], ...]]
+    feature_flags: Mapping[str, bool] = field(default_factory=dict)
+    pod_spec: tuple[dict[str, str], ...] = ()
 
 
 def flywheel_job_settings(
@@ -100,6 +115,8 @@ def flywheel_job_settings(
     volumes: dict[str, tuple[dict[str, Any], ...]] = {
         "config_map": ({"name": config_map, "mount_path": FLYWHEEL_DIR, "read_only": True},)
     }
+    flags: dict[str, bool] = {}
+    pod_spec: tuple[dict[str, str], ...] = ()
     if token_secret is not None:
         volumes["secret"] = (
             {
@@ -109,11 +126,23 @@ def flywheel_job_settings(
                 "items": {TOKEN_KEY: TOKEN_KEY},
             },
         )
+        # The runner names the volume after its Secret; the patch merges into it by name.
+        optional = {"name": token_secret, "secret": {"secretName": token_secret, "optional": True}}
+        flags[POD_SPEC_FLAG] = True
+        pod_spec = (
+            {
+                "name": "attic-token-optional",
+                "patch_type": "strategic",
+                "patch": json.dumps({"volumes": [optional]}),
+            },
+        )
     return FlywheelJobSettings(
         environment=tuple(environment),
         # A missing script must not end the job's shell (`.` of a missing file would).
         pre_build_script=f"if [ -r {setup} ]; then . {setup}; fi",
         volumes=volumes,
+        feature_flags=flags,
+        pod_spec=pod_spec,
     )
 
 

@@ -23,6 +23,9 @@ FEATURE_FLAGS = {
     "FF_PRINT_POD_EVENTS": True,
 }
 _CEILINGS = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
+_PATCH_TYPES = ("strategic", "merge", "json")
+# pod_spec patches apply only with this flag (executors/kubernetes/kubernetes.go setupBuildPod).
+POD_SPEC_FLAG = "FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"
 Effect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute", ""]
 
 
@@ -96,6 +99,10 @@ class RunnerTomlProps:
         pre_build_script: shell run before each job's script, in the same shell.
             Default ``None``.
         volumes: ``[runners.kubernetes.volumes]`` tables by kind. Default - none.
+        pod_spec: ``[[runners.kubernetes.pod_spec]]`` patches (``name``, ``patch``,
+            ``patch_type``); they apply only with FF_USE_ADVANCED_POD_SPEC_CONFIGURATION in
+            ``feature_flags``. Default - none.
+        feature_flags: flags set on top of :data:`FEATURE_FLAGS`. Default - none.
         cache: the distributed cache. Default ``None`` (no cache).
     """
 
@@ -119,6 +126,8 @@ class RunnerTomlProps:
     environment: Sequence[str] = ()
     pre_build_script: str | None = None
     volumes: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    pod_spec: Sequence[Mapping[str, str]] = ()
+    feature_flags: Mapping[str, bool] = field(default_factory=dict)
     cache: S3Cache | None = None
 
 
@@ -175,6 +184,8 @@ def runner_config(props: RunnerTomlProps) -> dict[str, Any]:
             for kind, volumes in props.volumes.items()
             if volumes
         }
+    if props.pod_spec:
+        kubernetes["pod_spec"] = [dict(patch) for patch in props.pod_spec]
     runner: dict[str, Any] = {
         "name": props.name,
         "executor": "kubernetes",
@@ -184,7 +195,7 @@ def runner_config(props: RunnerTomlProps) -> dict[str, Any]:
         runner["environment"] = list(props.environment)
     if props.pre_build_script:
         runner["pre_build_script"] = props.pre_build_script
-    runner["feature_flags"] = dict(FEATURE_FLAGS)
+    runner["feature_flags"] = {**FEATURE_FLAGS, **props.feature_flags}
     if props.cache:
         runner["cache"] = _cache(props.cache)
     runner["kubernetes"] = kubernetes
@@ -257,4 +268,14 @@ def _problems(props: RunnerTomlProps) -> list[str]:
         ""
         if not props.privileged_services or props.runner_type == "dind"
         else f"privileged_services: only the dind type may (got type {props.runner_type})",
+        *(
+            f"pod_spec[{i}]: needs name and patch, patch_type one of {', '.join(_PATCH_TYPES)} "
+            f"(got {dict(patch)})"
+            for i, patch in enumerate(props.pod_spec)
+            if set(patch) != {"name", "patch", "patch_type"}
+            or patch["patch_type"] not in _PATCH_TYPES
+        ),
+        ""
+        if not props.pod_spec or props.feature_flags.get(POD_SPEC_FLAG)
+        else f"pod_spec: the runner ignores it unless feature_flags sets {POD_SPEC_FLAG}",
     ]

@@ -29,6 +29,7 @@ from constructs_lib.runners.flywheel_scripts import (
 )
 from constructs_lib.validation import PropsError
 from tests.support.flywheel_shells import FLYWHEEL, SETUP, config_lines
+from tests.support.runner_pod import patched_pod_spec, pod_volumes
 from tests.support.synth_output import resources
 
 # --------------------------------------------------------------------------------------------
@@ -80,6 +81,31 @@ def test_settings_pull_only_without_token() -> None:
     names = [item.split("=", 1)[0] for item in settings.environment]
     assert names == ["ATTIC_ENDPOINT", "ATTIC_CACHES", "NIX_CONFIG"]
     assert set(settings.volumes) == {"config_map"}
+    assert settings.pod_spec == ()
+    assert settings.feature_flags == {}
+
+
+def test_token_volume_is_optional_through_a_pod_spec_patch() -> None:
+    """The runner (19.3) renders the Secret volume without 'optional'; the strategic patch,
+    active with the feature flag, adds it to the volume of the same name."""
+    settings = _settings()
+    kubernetes = {"volumes": dict(settings.volumes), "pod_spec": list(settings.pod_spec)}
+    entry = {"feature_flags": dict(settings.feature_flags), "kubernetes": kubernetes}
+    built = {"volumes": pod_volumes(kubernetes)}
+    patched = patched_pod_spec(entry, built)
+    [token] = [v for v in patched["volumes"] if "secret" in v]
+    assert token == {
+        "name": "attic-ci-token",
+        "secret": {
+            "secretName": "attic-ci-token",
+            "items": [{"key": "token", "path": "token"}],
+            "optional": True,
+        },
+    }
+    [scripts] = [v for v in patched["volumes"] if "configMap" in v]
+    assert "optional" not in scripts["configMap"]  # the scripts come with this stack
+    # Without the flag the runner ignores the patch.
+    assert patched_pod_spec({**entry, "feature_flags": {}}, built) == built
 
 
 # gitlab-runner common/config.go, KubernetesConfigMap / KubernetesSecret toml tags.

@@ -254,6 +254,25 @@ def test_setup_without_a_token_reads_public_caches_only(
 
 
 @pytest.mark.parametrize("shell", SHELLS)
+def test_setup_before_attic_wrote_the_token_says_so_and_pulls_anonymously(
+    tmp_path: Path, attic: FakeAttic, shell: list[str]
+) -> None:
+    """The optional token volume is an empty directory until attic-<env> writes the Secret."""
+    mount = tmp_path / "attic-token"
+    mount.mkdir()
+    env = _settings_env(attic.url, ["main", "pub"], mount / "token")
+    run = _run_setup(tmp_path, shell, env)
+
+    lines = config_lines(run.nix_config)
+    assert lines["extra-trusted-public-keys"] == KEYS["pub"]
+    assert "netrc-file" not in lines
+    assert [auth for _, auth in attic.auth] == [None, None]
+    assert f"no CI token at {mount / 'token'} yet" in run.output
+    assert "nothing will be pushed" in run.output
+    assert run.leaked == []
+
+
+@pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("content", ["", "not a token\n", "-rf\n"], ids=["empty", "spaces", "dash"])
 def test_setup_ignores_a_token_file_that_is_not_a_jwt(
     tmp_path: Path, attic: FakeAttic, shell: list[str], content: str

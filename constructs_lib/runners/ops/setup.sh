@@ -103,6 +103,11 @@ _af_main() {
                 _af_token=
                 ;;
         esac
+    elif [ -n "${ATTIC_TOKEN_FILE:-}" ]; then
+        # The token Secret's volume is optional: attic-<env> writes the Secret after
+        # runners-<env> is applied, and the job must not wait for it.
+        _af_say "no CI token at $ATTIC_TOKEN_FILE yet (attic-<env> has not minted it):" \
+            "pulling public caches anonymously, nothing will be pushed"
     fi
     _af_unreachable=
     for _af_cache in $ATTIC_CACHES; do
