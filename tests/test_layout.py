@@ -19,6 +19,7 @@ import grimp
 import pytest
 
 from tests.conftest import REPO
+from tests.support.graph import reachable
 
 ROOMS = ("iac_tools", "stacks", "config_model", "constructs_lib", "upstream_formats")
 HEAVY = ("cdktf", "jsii", "constructs", "cdktf_cdktf_provider_")
@@ -87,16 +88,7 @@ def _cycles(graph: grimp.ImportGraph, rooms: tuple[str, ...] = ROOMS) -> list[li
     """Groups of modules in ``rooms`` that reach each other through imports."""
     modules = {m for m in graph.modules if m.split(".")[0] in rooms}
     edges = {m: graph.find_modules_directly_imported_by(m) & modules for m in modules}
-    reach: dict[str, set[str]] = {}
-    for start in modules:
-        seen: set[str] = set()
-        todo = list(edges[start])
-        while todo:
-            node = todo.pop()
-            if node not in seen:
-                seen.add(node)
-                todo.extend(edges[node])
-        reach[start] = seen
+    reach = {start: reachable(edges, start) for start in modules}
     groups = {frozenset(n for n in reach[m] if m in reach[n]) for m in modules if m in reach[m]}
     return sorted(sorted(group) for group in groups)
 

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from constructs_lib.runners.attic_flywheel import TOKEN_KEY
+from tests.support.graph import reachable
 from tests.support.netpol import from_terraform, selects
 from tests.support.runner_pod import patched_pod_spec, pod_volumes
 from tests.support.synth_output import SynthOutput, helm_releases, namespace_name, resources
@@ -39,14 +40,7 @@ def _ancestors(doc: dict[str, Any], address: str) -> set[str]:
             refs = {f"{t}.{n}" for t, n in _REFERENCE.findall(json.dumps(item))}
             refs |= set(item.get("depends_on", []))
             graph[f"{rtype}.{name}"] = {r for r in refs if not r.startswith(("var.", "data."))}
-    seen: set[str] = set()
-    todo = list(graph[address])
-    while todo:
-        current = todo.pop()
-        if current not in seen:
-            seen.add(current)
-            todo += graph.get(current, set())
-    return seen
+    return reachable(graph, address)
 
 
 def _in_place(doc: dict[str, Any], namespace: str, labels: dict[str, str]) -> set[str]:
