@@ -259,6 +259,7 @@ def _database(
             else None,
             service_account_annotations=storage.service_account_annotations,
             pod_monitor=env.config.monitoring.prometheus_operator,
+            pod_monitor_labels=env.config.monitoring.discovery_labels,
             protect=env.settings.protect_stateful,
             depends_on=store_ready,
         ),
@@ -425,5 +426,12 @@ def _slo_rules(
         )
     )
     PrometheusRule(
-        scope, "SloRules", PrometheusRuleProps(name="attic-slo", namespace=ns, groups=groups)
+        scope,
+        "SloRules",
+        PrometheusRuleProps(
+            name="attic-slo",
+            namespace=ns,
+            groups=groups,
+            labels=env.config.monitoring.discovery_labels,
+        ),
     )

@@ -216,6 +216,7 @@ def _bazel(
             max_replicas=bazel.max_replicas,
             resources=compute(bazel.resources),
             service_monitor=env.config.monitoring.prometheus_operator,
+            service_monitor_labels=env.config.monitoring.discovery_labels,
         ),
     )
     clients = [Peer(namespace=ns) for ns in bazel.client_namespaces]

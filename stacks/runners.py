@@ -9,6 +9,8 @@ Each runner type's TOML settings and the nix type's Attic wiring come from
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cdktf import TerraformOutput, TerraformStack, TerraformVariable
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
@@ -167,7 +169,7 @@ class RunnersStack(TerraformStack):
                 ),
             )
         if config.monitoring.prometheus_operator:
-            _monitoring(self, runners, ready)
+            _monitoring(self, runners, config.monitoring.discovery_labels, ready)
         TerraformOutput(
             self,
             "runner_tags",
@@ -350,7 +352,9 @@ def _cleanup(scope: Construct, runners: Runners, manager_ns: str, ready: list[Na
     )
 
 
-def _monitoring(scope: Construct, runners: Runners, ready: list[NamespaceV1]) -> None:
+def _monitoring(
+    scope: Construct, runners: Runners, labels: Mapping[str, str], ready: list[NamespaceV1]
+) -> None:
     from constructs_lib.monitoring.pod_monitor import PodMonitor, PodMonitorProps
     from constructs_lib.monitoring.runner_alerts import (
         RUNNER_TARGET_LABELS,
@@ -367,6 +371,7 @@ def _monitoring(scope: Construct, runners: Runners, ready: list[NamespaceV1]) ->
             pod_labels=dict(MANAGER_LABELS),
             port=METRICS_PORT_NAME,
             relabel_pod_labels=RUNNER_TARGET_LABELS,
+            labels=labels,
             depends_on=ready,
         ),
     )
@@ -385,6 +390,7 @@ def _monitoring(scope: Construct, runners: Runners, ready: list[NamespaceV1]) ->
             manager_namespace=runners.namespace,
             job_namespaces=[runners.job_namespace, runners.dind_namespace],
             runner_types=[name for name, _ in enabled_types(runners)],
+            labels=labels,
             depends_on=ready,
         ),
     )
