@@ -18,7 +18,7 @@ from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
 from config_model.organization import OrganizationConfig
-from config_model.runners import Budget, Runners, enabled_types, job_namespace_of
+from config_model.runners import Budget, Runners, enabled_types, job_namespace_of, runner_slug
 from config_model.wiring import attic_wiring_active
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps
@@ -111,7 +111,7 @@ class RunnersStack(TerraformStack):
 
         tokens = _token_secrets(self, env, manager_ns)
         cache_secret = _cache_secret(self, runners, manager_ns)
-        flywheel = attic_flywheel(self, env, namespaces[runners.job_namespace])
+        flywheels = attic_flywheel(self, env, namespaces[runners.job_namespace])
         for name, spec in enabled_types(runners):
             job_ns = namespaces[job_namespace_of(runners, name)]
             toml = render_runner_config(
@@ -121,14 +121,14 @@ class RunnersStack(TerraformStack):
                     spec=spec,
                     job_ns=job_ns,
                     priority_class=priorities.job_name,
-                    flywheel=flywheel,
+                    flywheel=flywheels.get(name),
                 )
             )
             GitLabRunner(
                 self,
-                f"Runner{name.capitalize()}",
+                f"Runner{_construct_name(name)}",
                 GitLabRunnerProps(
-                    name=f"gitlab-runner-{name}",
+                    name=f"gitlab-runner-{runner_slug(name)}",
                     namespace=manager_ns,
                     runner_type=name,
                     job_namespace=job_ns,
@@ -173,7 +173,10 @@ class RunnersStack(TerraformStack):
         TerraformOutput(
             self,
             "runner_tags",
-            value={name: spec.gitlab.tags or [name] for name, spec in enabled_types(runners)},
+            value={
+                name: spec.gitlab.tags or [runner_slug(name)]
+                for name, spec in enabled_types(runners)
+            },
             description="Job tags each runner type picks up (gitlab_api token source).",
         )
         TerraformOutput(
@@ -181,6 +184,11 @@ class RunnersStack(TerraformStack):
             "job_namespaces",
             value={name: job_namespace_of(runners, name) for name, _ in enabled_types(runners)},
         )
+
+
+def _construct_name(runner_type: str) -> str:
+    """``nix_protected`` -> ``NixProtected``; the existing types keep their ids (``Docker``)."""
+    return "".join(part.capitalize() for part in runner_type.split("_"))
 
 
 def _budget(scope: Construct, construct_id: str, namespace: str, budget: Budget) -> None:
@@ -202,7 +210,8 @@ def _token_secrets(scope: Construct, env: ResolvedEnvironment, namespace: str) -
     config = env.config
     runners = config.runners
     names = {
-        name: spec.secret or f"gitlab-runner-{name}-token" for name, spec in enabled_types(runners)
+        name: spec.secret or f"gitlab-runner-{runner_slug(name)}-token"
+        for name, spec in enabled_types(runners)
     }
     if runners.token_source == "existing_secret":
         return names
@@ -215,7 +224,7 @@ def _token_secrets(scope: Construct, env: ResolvedEnvironment, namespace: str) -
         registration = spec.gitlab
         token = GitLabRunnerToken(
             scope,
-            f"Token{name.capitalize()}",
+            f"Token{_construct_name(name)}",
             GitLabRunnerTokenProps(
                 namespace=namespace,
                 secret_name=names[name],
@@ -224,7 +233,7 @@ def _token_secrets(scope: Construct, env: ResolvedEnvironment, namespace: str) -
                 project_id=int(api.project_id) if api.project_id else None,
                 description=registration.description
                 or f"{config.organization.name} {env.name} {name}",
-                tags=registration.tags if registration.tags is not None else [name],
+                tags=registration.tags if registration.tags is not None else [runner_slug(name)],
                 run_untagged=registration.run_untagged,
                 locked=registration.locked,
                 access_level=registration.access_level,
