@@ -332,6 +332,11 @@ DOCKER_DIND_IMAGE = ImagePin(
     ),
 )
 
+# Generates atticd's signing key in the cluster (constructs_lib/attic/signing_key_job.py): the
+# dind image is the pinned one that ships OpenSSL 3 (its "apk add ... openssl" layer in
+# repo-info 29.8.1-dind.md) with busybox base64, so no new image is trusted for it.
+OPENSSL_IMAGE = DOCKER_DIND_IMAGE
+
 # Rocky Linux job images. The Docker Hub library ``rockylinux`` image is deprecated (no 8.10 there,
 # rocky-linux/sig-cloud-instance-images#54; docker-library/docs ``rockylinux/deprecated.md`` points
 # to ``rockylinux/rockylinux``), so these come from the project's own repository, which

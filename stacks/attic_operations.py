@@ -16,6 +16,7 @@ from constructs_lib.attic.cache_warm import AtticCacheWarm, AtticCacheWarmProps
 from constructs_lib.attic.ops_pod import AtticadmInputs
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.attic.signing_key import AtticSigningKey
+from constructs_lib.attic.signing_key_job import AtticSigningKeyJob
 from constructs_lib.attic.token_rotation import (
     AtticTokenRotation,
     AtticTokenRotationProps,
@@ -50,7 +51,7 @@ def build_operations(
     *,
     namespace: str,
     server: AtticServer,
-    signing: AtticSigningKey,
+    signing: AtticSigningKey | AtticSigningKeyJob,
     in_cluster_url: str,
     storage: StorageWiring,
 ) -> Operations:
@@ -120,7 +121,7 @@ def build_operations(
                 tokens=specs,
                 attic=atticadm,
                 python_image=python,
-                depends_on=[signing.secret],
+                depends_on=[signing.ready],
             ),
         )
         _egress(
