@@ -35,6 +35,40 @@ def deny_admission_policy(
     return created.resource, binding.resource
 
 
+def policy_manifest(
+    *,
+    name: str,
+    labels: Mapping[str, str],
+    api_group: str,
+    resource: str,
+    operations: Sequence[str],
+    conditions: Sequence[Mapping[str, str]],
+    validations: Sequence[Mapping[str, str]],
+) -> dict[str, Any]:
+    """A ValidatingAdmissionPolicy on one ``v1`` resource that fails closed: requests matching
+    every one of ``conditions`` must pass every one of ``validations``."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [api_group],
+                        "apiVersions": ["v1"],
+                        "operations": list(operations),
+                        "resources": [resource],
+                    }
+                ]
+            },
+            "matchConditions": [dict(condition) for condition in conditions],
+            "validations": [dict(validation) for validation in validations],
+        },
+    }
+
+
 def secret_writer_policy(
     *,
     name: str,
@@ -48,38 +82,27 @@ def secret_writer_policy(
     """A policy letting ``user`` (matched by the condition named ``condition``) create or update
     no Secret but ``allowed`` (``namespace/name``, DNS names), and only Opaque ones: RBAC cannot
     name the object of a ``create``."""
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name, "labels": dict(labels)},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["secrets"],
-                    }
-                ]
+    return policy_manifest(
+        name=name,
+        labels=labels,
+        api_group="",
+        resource="secrets",
+        operations=["CREATE", "UPDATE"],
+        conditions=[
+            {"name": condition, "expression": f"request.userInfo.username == {_cel(user)}"}
+        ],
+        validations=[
+            {
+                "expression": "(object.metadata.namespace + '/' + object.metadata.name) in "
+                f"[{', '.join(_cel(a) for a in sorted(allowed))}]",
+                "message": f"{who} may only write {what}",
             },
-            "matchConditions": [
-                {"name": condition, "expression": f"request.userInfo.username == {_cel(user)}"}
-            ],
-            "validations": [
-                {
-                    "expression": "(object.metadata.namespace + '/' + object.metadata.name) in "
-                    f"[{', '.join(_cel(a) for a in sorted(allowed))}]",
-                    "message": f"{who} may only write {what}",
-                },
-                {
-                    "expression": "object.type == 'Opaque'",
-                    "message": f"{who} may only write Opaque Secrets",
-                },
-            ],
-        },
-    }
+            {
+                "expression": "object.type == 'Opaque'",
+                "message": f"{who} may only write Opaque Secrets",
+            },
+        ],
+    )
 
 
 def _cel(text: str) -> str:
