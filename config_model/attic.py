@@ -277,6 +277,23 @@ class AtticIngress(StrictModel):
         return list(CONTROLLER_POD_PORTS[self.controller])
 
 
+class SigningKey(StrictModel):
+    """atticd's RS256 key, which signs every token: whoever holds it can mint admin tokens."""
+
+    source: Literal["in_cluster", "terraform"] = Field(
+        default="in_cluster",
+        description="'in_cluster': a Job generates it with OpenSSL into Secret "
+        "attic-token-signing if that Secret is absent (an existing one is kept), so it never "
+        "enters Terraform state; 'terraform': a tls_private_key, kept in the state (readable "
+        "by everyone who can read the state project).",
+    )
+    image: ImageOverride | None = Field(
+        default=None,
+        description="in_cluster: image with openssl 3 and base64 that generates the key. "
+        "Default: the pinned docker:dind image (Alpine, OpenSSL 3).",
+    )
+
+
 class Attic(StrictModel):
     """The Attic binary cache (stack attic-<env>)."""
 
@@ -289,6 +306,7 @@ class Attic(StrictModel):
     database: AtticDatabase = Field(default_factory=AtticDatabase)
     storage: AtticStorage = Field(default_factory=AtticStorage)
     ingress: AtticIngress = Field(default_factory=AtticIngress)
+    signing_key: SigningKey = Field(default_factory=SigningKey)
     server_extra: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra server.toml keys (kebab-case, e.g. soft-delete-caches); "

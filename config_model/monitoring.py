@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -29,6 +29,16 @@ class Slo(StrictModel):
     )
 
 
+# Kubernetes label syntax: an optional DNS-subdomain prefix and '/', then a name of at most 63
+# characters; values are such a name or empty.
+_LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+LabelKey = Annotated[str, Field(pattern=_LABEL_KEY)]
+LabelValue = Annotated[str, Field(pattern=_LABEL_VALUE)]
+
+
 class Monitoring(StrictModel):
     """Integration with a prometheus-operator based monitoring stack."""
 
@@ -37,7 +47,11 @@ class Monitoring(StrictModel):
         description="Create PodMonitors/ServiceMonitors and PrometheusRules; needs the "
         "prometheus-operator CRDs.",
     )
+    discovery_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"release": "kube-prometheus-stack"},
+        description="Labels on every PodMonitor, ServiceMonitor and PrometheusRule (ours and "
+        "the operator charts'), so the Prometheus picks them up. kube-prometheus-stack selects "
+        "release: <its Helm release name> unless its *SelectorNilUsesHelmValues are false; "
+        "{} for a Prometheus that selects everything.",
+    )
     slo: Slo = Field(default_factory=Slo)
-
-
-_CRON5 = r"^\S+( \S+){4}$"

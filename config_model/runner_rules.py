@@ -15,10 +15,12 @@ from config_model.runners import (
     RunnerCache,
     Runners,
     RunnerType,
+    default_type,
     enabled_types,
     job_namespace_of,
+    runner_slug,
 )
-from config_model.wiring import attic_wiring_active, wiring_caches
+from config_model.wiring import NIX_TYPES, attic_wiring_active, nix_attic, wiring_caches
 from upstream_formats.humantime import parse_duration
 from upstream_formats.k8s_quantity import parse_quantity
 
@@ -73,9 +75,19 @@ def _registration_problems(runners: Runners) -> Problems:
                 "set",
             )
             for name, spec in enabled_types(runners)
-            if "gitlab" in spec.model_fields_set
+            if spec.gitlab != default_type(name).gitlab
         ]
         return problems
+    protected = runners.types.nix_protected
+    if protected.enabled and protected.gitlab.access_level != "ref_protected":
+        problems.append(
+            (
+                ("runners", "types", "nix_protected", "gitlab", "access_level"),
+                "the runner that gets the Attic push token takes only jobs of protected "
+                "branches and tags; allowed: ref_protected",
+                protected.gitlab.access_level,
+            )
+        )
     api = runners.gitlab_api
     need = {"group_type": "group_id", "project_type": "project_id"}.get(api.runner_type)
     for key in ("group_id", "project_id"):
@@ -117,7 +129,7 @@ def _type_problems(runners: Runners) -> Problems:
             problems.append(
                 ((*path, "privileged"), "dind needs privileged job pods; allowed: true", False)
             )
-        secret = spec.secret or f"gitlab-runner-{name}-token"
+        secret = spec.secret or f"gitlab-runner-{runner_slug(name)}-token"
         if secret in secrets:
             problems.append(
                 ((*path, "secret"), f"runners.types.{secrets[secret]} uses it too", secret)
@@ -310,13 +322,14 @@ def _agent_problems(runners: Runners) -> Problems:
 def _attic_wiring_problems(config: OrganizationConfig) -> Problems:
     runners, attic = config.runners, config.attic
     wiring = runners.attic
+    path = ("runners", "attic")
+    if wiring.enabled and wiring.unprotected_push and wiring.token is None:
+        return [((*path, "unprotected_push"), "needs runners.attic.token", True)]
     if not attic_wiring_active(config):
         return []
-    path = ("runners", "attic")
     declared = [cache.name for cache in attic.caches]
-    problems: Problems = []
     caches = wiring_caches(config)
-    problems += [
+    problems: Problems = [
         ((*path, "caches"), f"is not declared in attic.caches ({', '.join(declared)})", name)
         for name in caches
         if name not in declared
@@ -325,49 +338,90 @@ def _attic_wiring_problems(config: OrganizationConfig) -> Problems:
         problems.append(
             ((*path, "endpoint"), "'public' needs attic.ingress.enabled", wiring.endpoint)
         )
-    if wiring.token is None:
-        if wiring.push_cache is not None:
-            problems.append(
-                ((*path, "push_cache"), "pushing needs runners.attic.token", wiring.push_cache)
+    private = [c.name for c in attic.caches if c.name in caches and not c.public]
+    if wiring.token is None and private:
+        problems.append(
+            (
+                (*path, "token"),
+                f"caches {', '.join(private)} are private, so nix jobs need a token that "
+                "may pull them (a read_only token)",
+                None,
             )
-        private = [c.name for c in attic.caches if c.name in caches and not c.public]
-        if private:
-            problems.append(
-                (
-                    (*path, "token"),
-                    f"caches {', '.join(private)} are private, so nix jobs need a token that "
-                    "may pull them",
-                    None,
-                )
+        )
+    pushes = any(nix_attic(config, name).push_cache for name in NIX_TYPES)
+    if wiring.push_cache is not None and not pushes:
+        problems.append(
+            (
+                (*path, "push_cache"),
+                "pushing needs runners.attic.push_token (or unprotected_push with a token)",
+                wiring.push_cache,
             )
-        return problems
-    token = next((t for t in attic.tokens if t.name == wiring.token), None)
+        )
+    if wiring.push_token is not None and not runners.types.nix_protected.enabled:
+        problems.append(
+            (
+                (*path, "push_token"),
+                "is mounted only into nix_protected jobs, and runners.types.nix_protected is "
+                "disabled; enable it, or use unprotected_push (jobs of every ref push)",
+                wiring.push_token,
+            )
+        )
+    for key, pushing in (("token", wiring.unprotected_push), ("push_token", True)):
+        name = getattr(wiring, key)
+        if name is not None:
+            problems += _wiring_token_problems(config, key, name, pushing=pushing)
+    return problems
+
+
+def _wiring_token_problems(
+    config: OrganizationConfig, key: str, name: str, *, pushing: bool
+) -> Problems:
+    """A token nix jobs mount: declared, delivered to their namespace, able to push the push
+    cache when it is a pushing token, and unable to push anything when it is not."""
+    runners, attic = config.runners, config.attic
+    wiring, path = runners.attic, ("runners", "attic", key)
+    token = next((t for t in attic.tokens if t.name == name), None)
     if token is None:
         have = ", ".join(t.name for t in attic.tokens) or "none"
-        return [
-            *problems,
-            ((*path, "token"), f"names no attic.tokens entry ({have})", wiring.token),
-        ]
+        return [(path, f"names no attic.tokens entry ({have})", name)]
+    problems: Problems = []
     namespace, _ = token_secret(attic, token)
     if namespace != runners.job_namespace:
         problems.append(
             (
-                (*path, "token"),
+                path,
                 f"its Secret is delivered to {namespace}, and nix jobs run in "
-                f"{runners.job_namespace}; set attic.tokens[{wiring.token}].namespace to it",
-                wiring.token,
+                f"{runners.job_namespace}; set attic.tokens[{name}].namespace to it",
+                name,
             )
         )
+    caches = wiring_caches(config)
     push = wiring.push_cache or caches[0]
-    if push not in caches:
-        problems.append(((*path, "push_cache"), "must be one of runners.attic.caches", push))
-    elif not token_can_push(token, push):
+    if pushing and push not in caches:
+        problems.append(
+            (("runners", "attic", "push_cache"), "must be one of runners.attic.caches", push)
+        )
+    elif pushing and not token_can_push(token, push):
         problems.append(
             (
-                (*path, "token"),
+                path,
                 f"token '{token.name}' cannot pull and push '{push}' (atticd uses the exact "
                 "entry, else the first matching wildcard)",
-                wiring.token,
+                name,
             )
         )
+    if not pushing and runners.types.nix.enabled:
+        writable = [cache for cache in caches if token_can_push(token, cache)]
+        if writable:
+            problems.append(
+                (
+                    path,
+                    f"token '{token.name}' may push {', '.join(writable)}, and every nix job "
+                    "mounts it, merge requests and unprotected branches included: anyone "
+                    "who can push a branch could poison the cache. Give a read_only token "
+                    "here and the pushing one as runners.attic.push_token (mounted only into "
+                    "nix_protected jobs), or set runners.attic.unprotected_push: true",
+                    name,
+                )
+            )
     return problems

@@ -21,7 +21,7 @@ from config_model.base import (
     resources_field,
 )
 
-RunnerTypeName = Literal["docker", "dind", "nix", "rocky8", "rocky9"]
+RunnerTypeName = Literal["docker", "dind", "nix", "nix_protected", "rocky8", "rocky9"]
 NumericId = Annotated[str, BeforeValidator(digits), Field(pattern=r"^[1-9][0-9]*$")]
 _TAG = r"^[^,\s][^,]{0,254}$"
 
@@ -55,7 +55,8 @@ class RunnerRegistration(StrictModel):
     tags: list[Annotated[str, Field(pattern=_TAG)]] | None = Field(
         default=None,
         description="Job tags this runner picks up. Default: the type's name (docker, dind, "
-        "nix, rocky8, rocky9), so a job that names one type never lands on another.",
+        "nix, nix-protected, rocky8, rocky9), so a job that names one type never lands on "
+        "another.",
     )
     run_untagged: bool = Field(default=False, description="Also run jobs without tags.")
     locked: bool = Field(
@@ -63,7 +64,8 @@ class RunnerRegistration(StrictModel):
     )
     access_level: Literal["not_protected", "ref_protected"] = Field(
         default="not_protected",
-        description="'ref_protected': only jobs on protected branches and tags.",
+        description="'ref_protected': only jobs on protected branches and tags (the default, "
+        "and the only value allowed, for nix_protected).",
     )
     maximum_timeout: int = Field(
         default=10800,
@@ -86,7 +88,8 @@ class JobCeilings(StrictModel):
 class RunnerType(StrictModel):
     """One runner type: a gitlab-runner Helm release and the job pods it starts.
 
-    Defaults that differ per type come from TYPE_DEFAULTS (shown in each description).
+    Defaults that differ per type come from TYPE_DEFAULTS (shown in each description). A
+    ``manager`` or ``jobs`` placement given here replaces the type's default as a whole.
     """
 
     enabled: bool = True
@@ -138,7 +141,10 @@ class RunnerType(StrictModel):
     manager: Placement = Field(default_factory=Placement, description="Manager pod placement.")
     jobs: Placement = Field(
         default_factory=Placement,
-        description="Job pod placement (separate, so a job node pool can scale to zero).",
+        description="Job pod placement (separate, so a job node pool can scale to zero). dind "
+        "default: nodes labelled and tainted attic-iac.io/pool=ci-dind (NoSchedule), so "
+        "privileged pods never share a node with Postgres, atticd or other jobs; {} runs them "
+        "anywhere.",
     )
     manager_resources: Resources = resources_field("100m", "128Mi", "1", "512Mi")
     gitlab: RunnerRegistration = Field(default_factory=RunnerRegistration)
@@ -158,7 +164,15 @@ def _resources(cpu_request: str, memory_request: str, cpu_limit: str, memory_lim
     }
 
 
-# Per-type defaults, deep-merged under what the config says for that type.
+# The node label and taint that keep privileged dind job pods on nodes of their own.
+DIND_POOL_KEY = "attic-iac.io/pool"
+DIND_POOL = "ci-dind"
+_NIX: dict[str, Any] = {
+    "job": _resources("1", "2Gi", "4", "8Gi"),
+    "job_ceilings": {"cpu_limit": "8", "memory_limit": "16Gi"},
+}
+# Per-type defaults, deep-merged under what the config says for that type (a placement the
+# config gives replaces the default one).
 TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "docker": {
         "concurrent": 10,
@@ -171,24 +185,39 @@ TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
         "job_ceilings": {"cpu_limit": "4", "memory_limit": "8Gi"},
         "service": _resources("500m", "1Gi", "4", "8Gi"),
         "services_per_job": 1,
+        "jobs": {
+            "node_selector": {DIND_POOL_KEY: DIND_POOL},
+            "tolerations": [
+                {"key": DIND_POOL_KEY, "value": DIND_POOL, "effect": "NoSchedule"},
+            ],
+        },
     },
-    "nix": {
-        "job": _resources("1", "2Gi", "4", "8Gi"),
-        "job_ceilings": {"cpu_limit": "8", "memory_limit": "16Gi"},
-    },
+    "nix": _NIX,
+    # Jobs of protected branches and tags only: the one type that gets the Attic push token.
+    "nix_protected": {**_NIX, "gitlab": {"access_level": "ref_protected"}},
     "rocky8": {"job": _resources("250m", "512Mi", "2", "4Gi")},
     "rocky9": {"job": _resources("250m", "512Mi", "2", "4Gi")},
 }
 
 
-class RunnerTypes(StrictModel):
-    """The five runner types; each is on unless ``enabled: false``."""
+def default_type(name: str) -> RunnerType:
+    """Type ``name`` as it is when the config says nothing about it."""
+    return RunnerType(**copy.deepcopy(TYPE_DEFAULTS[name]))
 
-    docker: RunnerType = Field(default_factory=lambda: RunnerType(**TYPE_DEFAULTS["docker"]))
-    dind: RunnerType = Field(default_factory=lambda: RunnerType(**TYPE_DEFAULTS["dind"]))
-    nix: RunnerType = Field(default_factory=lambda: RunnerType(**TYPE_DEFAULTS["nix"]))
-    rocky8: RunnerType = Field(default_factory=lambda: RunnerType(**TYPE_DEFAULTS["rocky8"]))
-    rocky9: RunnerType = Field(default_factory=lambda: RunnerType(**TYPE_DEFAULTS["rocky9"]))
+
+class RunnerTypes(StrictModel):
+    """The six runner types; each is on unless ``enabled: false``."""
+
+    docker: RunnerType = Field(default_factory=lambda: default_type("docker"))
+    dind: RunnerType = Field(default_factory=lambda: default_type("dind"))
+    nix: RunnerType = Field(default_factory=lambda: default_type("nix"))
+    nix_protected: RunnerType = Field(
+        default_factory=lambda: default_type("nix_protected"),
+        description="Nix jobs of protected branches and tags (GitLab access level "
+        "ref_protected, tag nix-protected): the only jobs that get runners.attic.push_token.",
+    )
+    rocky8: RunnerType = Field(default_factory=lambda: default_type("rocky8"))
+    rocky9: RunnerType = Field(default_factory=lambda: default_type("rocky9"))
 
     @model_validator(mode="before")
     @classmethod
@@ -196,7 +225,7 @@ class RunnerTypes(StrictModel):
         if not isinstance(data, dict):
             return data
         return {
-            name: deep_merge(copy.deepcopy(TYPE_DEFAULTS[name]), value)
+            name: _with_defaults(name, value)
             if name in TYPE_DEFAULTS and isinstance(value, dict)
             else value
             for name, value in data.items()
@@ -205,6 +234,16 @@ class RunnerTypes(StrictModel):
     def items(self) -> list[tuple[str, RunnerType]]:
         """(name, settings) of every type, in a fixed order."""
         return [(name, getattr(self, name)) for name in TYPE_DEFAULTS]
+
+
+def _with_defaults(name: str, value: dict[str, Any]) -> dict[str, Any]:
+    """The type's defaults with ``value`` merged over them; a placement replaces the default
+    one, since a node selector merged with ours would ask for both pools."""
+    merged = deep_merge(copy.deepcopy(TYPE_DEFAULTS[name]), value)
+    for key in ("manager", "jobs"):
+        if key in value:
+            merged[key] = value[key]
+    return merged
 
 
 class GitLabApi(StrictModel):
@@ -367,8 +406,13 @@ class AgentGrant(StrictModel):
 
 
 class RunnerAttic(StrictModel):
-    """The nix runner's Attic wiring: substituters, public keys and the push token (only
-    when attic.caches declares caches)."""
+    """The nix runners' Attic wiring: substituters, public keys and tokens (only when
+    attic.caches declares caches).
+
+    Pushes are signed by atticd with the key every consumer trusts, so only jobs of protected
+    refs push: ``push_token`` goes to the nix_protected runner alone, and ``token``, which
+    every nix job gets (merge requests and feature branches included), may only pull.
+    """
 
     enabled: bool = True
     caches: list[CacheName] | None = Field(
@@ -376,12 +420,24 @@ class RunnerAttic(StrictModel):
     )
     push_cache: CacheName | None = Field(
         default=None,
-        description="Cache jobs push to. Default: the first cache when a token is set.",
+        description="Cache jobs push to. Default: the first cache when a push token is set.",
     )
     token: str | None = Field(
         default=None,
-        description="attic.tokens entry whose Secret is mounted into nix jobs; it must live in "
-        "runners.job_namespace. Unset: pull only (public caches).",
+        description="attic.tokens entry mounted into every nix job, unprotected refs "
+        "included; it may only pull (a read_only token) unless unprotected_push. Its Secret "
+        "must live in runners.job_namespace. Unset: public caches only.",
+    )
+    push_token: str | None = Field(
+        default=None,
+        description="attic.tokens entry mounted only into nix_protected jobs (protected "
+        "branches and tags); it must pull and push push_cache. Unset: nothing pushes.",
+    )
+    unprotected_push: bool = Field(
+        default=False,
+        description="Let every nix job push with 'token' (the old behaviour): anyone who can "
+        "push a branch or open a merge request can then put store paths into the cache that "
+        "every consumer trusts.",
     )
     endpoint: Literal["in_cluster", "public"] = Field(
         default="in_cluster",
@@ -419,6 +475,12 @@ class Runners(StrictModel):
     cleanup: RunnerCleanup = Field(default_factory=RunnerCleanup)
     agent_access: list[AgentGrant] = Field(default_factory=list)
     attic: RunnerAttic = Field(default_factory=RunnerAttic)
+
+
+def runner_slug(name: str) -> str:
+    """A type's name in Kubernetes names and its default tag (``nix_protected`` ->
+    ``nix-protected``)."""
+    return name.replace("_", "-")
 
 
 def job_namespace_of(runners: Runners, name: str) -> str:

@@ -1,25 +1,54 @@
 """Facts derived across sections, which the stacks and the rules both need: which caches nix
-jobs use, whether they are wired to Attic at all, which namespaces call atticd directly and
-which download from in-cluster storage."""
+jobs use, whether they are wired to Attic at all, which token and push cache each nix runner
+gets, which namespaces call atticd directly and which download from in-cluster storage."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from config_model.organization import OrganizationConfig
+
+# The runner types whose jobs use the Attic caches.
+NIX_TYPES = ("nix", "nix_protected")
+
+
+@dataclass(frozen=True)
+class NixAttic:
+    """What one nix runner type's jobs get: the attic.tokens entry mounted into them (None:
+    public caches only) and the cache they push to (None: pull only)."""
+
+    token: str | None
+    push_cache: str | None
 
 
 def wiring_caches(config: OrganizationConfig) -> list[str]:
-    """Caches nix jobs use: those listed (default: every declared cache; without a token, every
-    declared public cache)."""
+    """Caches nix jobs use: those listed (default: every declared cache; without any token,
+    every declared public cache)."""
     wiring, declared = config.runners.attic, config.attic.caches
     if wiring.caches is not None:
         return list(wiring.caches)
-    return [c.name for c in declared if c.public or wiring.token is not None]
+    tokens = wiring.token is not None or wiring.push_token is not None
+    return [c.name for c in declared if c.public or tokens]
 
 
 def attic_wiring_active(config: OrganizationConfig) -> bool:
-    """Whether nix jobs get Attic caches: wiring on, nix runner on, some cache to use."""
+    """Whether nix jobs get Attic caches: wiring on, a nix runner on, some cache to use."""
     runners = config.runners
-    return runners.attic.enabled and runners.types.nix.enabled and bool(wiring_caches(config))
+    nix_on = any(getattr(runners.types, name).enabled for name in NIX_TYPES)
+    return runners.attic.enabled and nix_on and bool(wiring_caches(config))
+
+
+def nix_attic(config: OrganizationConfig, runner_type: str) -> NixAttic:
+    """Token and push cache of a nix runner type: jobs of unprotected refs (``nix``) push only
+    with ``unprotected_push``; ``nix_protected`` pushes with ``push_token``."""
+    wiring = config.runners.attic
+    caches = wiring_caches(config)
+    push_cache = wiring.push_cache or (caches[0] if caches else None)
+    if runner_type == "nix_protected" and wiring.push_token is not None:
+        return NixAttic(token=wiring.push_token, push_cache=push_cache)
+    if wiring.unprotected_push and wiring.token is not None:
+        return NixAttic(token=wiring.token, push_cache=push_cache)
+    return NixAttic(token=wiring.token, push_cache=None)
 
 
 def attic_client_namespaces(config: OrganizationConfig) -> list[str]:

@@ -1,9 +1,13 @@
 """Every chart version and container image the library deploys, pinned in one place.
 
 Digests were copied from public manifests that pin the multi-arch index of the same tag (found
-with code search; no registry is reachable from the build machines). Re-check them with
-``crane digest <image>:<tag>`` when bumping. Where no public digest was found the tag is kept
-and ``digest`` is ``None``; the ``unpinned_images`` test lists those so they stay visible.
+with code search; no registry is reachable from the build machines). Each pin's ``sources`` says
+where its tag@digest pair was read; a test lists the pins that only one source corroborates.
+Re-check them with ``crane digest <image>:<tag>`` when bumping. Where no public digest was found
+the tag is kept and ``digest`` is ``None``; a test lists those so they stay visible.
+
+A digest names content in its repository: a wrong one fails the pull, it cannot run other code.
+So a pin with a single source risks availability, not integrity.
 """
 
 from __future__ import annotations
@@ -36,11 +40,14 @@ class ImagePin:
         repository: registry and repository, without tag.
         tag: the release tag.
         digest: ``sha256:...`` of the multi-arch index, or ``None`` when no public source gave one.
+        sources: where the tag@digest pair was read (repository, path, commit or date), one
+            entry per independent source. Default - none (a config override).
     """
 
     repository: str
     tag: str
     digest: str | None
+    sources: tuple[str, ...] = ()
 
     @property
     def tag_ref(self) -> str:
@@ -63,6 +70,10 @@ CLOUDNATIVE_PG_IMAGE = ImagePin(
     repository="ghcr.io/cloudnative-pg/cloudnative-pg",
     tag="1.30.0",
     digest="sha256:a2701eb97cdd2a34b1fdb2cb51987f544b706e40bec72ae7146cd8580efefebb",
+    sources=(
+        "a public cosign-verify runbook pinning cloudnative-pg@ this digest (code search, 2026-12)",
+        "a public installer script, CNPG_OPERATOR_IMAGE=...:1.30.0@ this digest (same search)",
+    ),
 )
 
 BARMAN_CLOUD_PLUGIN_CHART = ChartPin(
@@ -75,11 +86,19 @@ BARMAN_CLOUD_PLUGIN_IMAGE = ImagePin(
     repository="ghcr.io/cloudnative-pg/plugin-barman-cloud",
     tag="v0.13.0",
     digest="sha256:71589dbac582333442812b07b31f7ea4d00324a8358aac7ca507dabf9f4b6c96",
+    sources=(
+        "a public nix dockerTools.pullImage of this digest (code search, 2026-12)",
+        "a public e2e script expecting v0.13.0@ this digest (same search)",
+    ),
 )
 BARMAN_CLOUD_SIDECAR_IMAGE = ImagePin(
     repository="ghcr.io/cloudnative-pg/plugin-barman-cloud-sidecar",
     tag="v0.13.0",
     digest="sha256:990361af3319f9e23aafa0f6d7981f99bf1f69b4e6a85cf1bc7d71d6f09bb288",
+    sources=(
+        "a public nix dockerTools.pullImage of this digest (code search, 2026-12)",
+        "a public e2e script expecting v0.13.0@ this digest (same search)",
+    ),
 )
 
 CERT_MANAGER_CHART = ChartPin(
@@ -93,26 +112,46 @@ CERT_MANAGER_IMAGES = {
         repository="quay.io/jetstack/cert-manager-controller",
         tag="v1.21.1",
         digest="sha256:416a2d76870d996460e62bd7f521bf14fa017be9e3e904aab92163a331fcb61a",
+        sources=(
+            "a public nix module pinning the five v1.21.1 components (code search, 2026-12)",
+            "public digest tables and Go contract tests of cert-manager v1.21.1 (same search)",
+        ),
     ),
     "webhook": ImagePin(
         repository="quay.io/jetstack/cert-manager-webhook",
         tag="v1.21.1",
         digest="sha256:d8b3961b51c8c7320633f8208dc46bf88aa13804d0f7cbe48a096b2c523cee42",
+        sources=(
+            "a public nix module pinning the five v1.21.1 components (code search, 2026-12)",
+            "public digest tables and Go contract tests of cert-manager v1.21.1 (same search)",
+        ),
     ),
     "cainjector": ImagePin(
         repository="quay.io/jetstack/cert-manager-cainjector",
         tag="v1.21.1",
         digest="sha256:ccf6b919ec0500745a47a910118f834f9636d0aac1ff221245cd2557ed8c7c98",
+        sources=(
+            "a public nix module pinning the five v1.21.1 components (code search, 2026-12)",
+            "public digest tables and Go contract tests of cert-manager v1.21.1 (same search)",
+        ),
     ),
     "acmesolver": ImagePin(
         repository="quay.io/jetstack/cert-manager-acmesolver",
         tag="v1.21.1",
         digest="sha256:dbc7cc1354f603918e7c5af7f55a0a620537394452c93a565bde75c6f48e8837",
+        sources=(
+            "a public nix module pinning the five v1.21.1 components (code search, 2026-12)",
+            "public digest tables and Go contract tests of cert-manager v1.21.1 (same search)",
+        ),
     ),
     "startupapicheck": ImagePin(
         repository="quay.io/jetstack/cert-manager-startupapicheck",
         tag="v1.21.1",
         digest="sha256:d8ab6416e6e7303a86fa0a8daa82c94a8001f21c9d78eb2e7db20534e5d07ae8",
+        sources=(
+            "a public nix module pinning the five v1.21.1 components (code search, 2026-12)",
+            "public digest tables and Go contract tests of cert-manager v1.21.1 (same search)",
+        ),
     ),
 }
 
@@ -135,15 +174,29 @@ ATTIC_IMAGE = ImagePin(
     repository="ghcr.io/zhaofengli/attic",
     tag="12cbeca141f46e1ade76728bce8adc447f2166c6",
     digest="sha256:18574aba70fc89d2b695273fbe2e7b2f8ad7e8e786b4cc535124fbe14bada1d0",
+    sources=(
+        "shinzui/nagare nix/attic.nix (commit 12cbeca1 beside this index digest)",
+        "code search 2026-12: six more public manifests pin :latest@ this digest",
+    ),
 )
 
-# PostgreSQL operand for CNPG clusters: the official image catalog
-# (cloudnative-pg/artifacts ``image-catalogs/catalog-system-trixie.yaml``); timestamped tags
-# are immutable, unlike ``18.2-system-trixie``.
+# PostgreSQL operand for CNPG clusters: PostgreSQL 18.6 from CNPG's official, cosign-signed image
+# catalog. The "system" flavour on Debian trixie is what CNPG 1.30.0 itself defaults to
+# (pkg/versions/versions.go: DefaultImageName 18.4-system-trixie). Timestamped tags are
+# immutable, unlike ``18.6-system-trixie``, which public files show at several digests. Only
+# the catalog gives this digest: no other public file pins it (code search, 2026-12), and
+# third-party notes mention later 18.6 builds (e.g. 202610050823) whose digests could not be
+# read. Before a first apply, compare with the current catalog
+# (``image-catalogs/catalog-system-trixie.yaml``, ``spec.images[major=18]``).
 POSTGRESQL_IMAGE = ImagePin(
     repository="ghcr.io/cloudnative-pg/postgresql",
-    tag="18.2-202602201511-system-trixie",
-    digest="sha256:f92ca5c5d00f56203a0067e11a36c6f27bb42e94bff09477caa695e7429e8dc3",
+    tag="18.6-202608170814-system-trixie",
+    digest="sha256:14cfefd0db8bbc617a4882c74a2811af361fc8d0fc1733062c982c6e746a3875",
+    sources=(
+        "cloudnative-pg/artifacts image-catalogs/catalog-system-trixie.yaml at ce5057c5 "
+        "(2026-08-17, images.cnpg.io/date 20260817; signed by catalog-system-trixie.yaml."
+        "sigstore.json)",
+    ),
 )
 
 SEAWEEDFS_CHART = ChartPin(
@@ -156,6 +209,10 @@ SEAWEEDFS_IMAGE = ImagePin(
     repository="chrislusf/seaweedfs",
     tag="4.44",
     digest="sha256:e67e8c385484120b78bff47ba5f4debbca47fbd27ed1a39f016f47e8baea615b",
+    sources=(
+        "a public compose README citing Docker Hub's 4.44 index digest (code search, 2026-12)",
+        "a public Testcontainers test pinning 4.44@ this digest (same search)",
+    ),
 )
 
 # The tenant image the MinIO operator 7.1.1 tenant chart ships; MinIO stopped publishing
@@ -164,6 +221,10 @@ MINIO_IMAGE = ImagePin(
     repository="quay.io/minio/minio",
     tag="RELEASE.2025-04-08T15-41-24Z",
     digest="sha256:8834ae47a2de3509b83e0e70da9369c24bbbc22de42f2a2eddc530eee88acd1b",
+    sources=(
+        "a public note reading this manifest list from quay.io's API (code search, 2026-12)",
+        "public compose files and tests pinning this tag@digest (same search)",
+    ),
 )
 
 
@@ -175,6 +236,9 @@ BAZEL_REMOTE_IMAGE = ImagePin(
     repository="buchgr/bazel-remote-cache",
     tag="v2.6.2",
     digest="sha256:8109f1f39eb17d898cf51e08b41e4eabaaaeb1f584c2f22c1be45b7568fcc512",
+    sources=(
+        "expbuild/expbuild docs/k8s-platform/engine-validation.md and its tests (one project)",
+    ),
 )
 
 # Nix 2.34.8; the same tag@digest pair is pinned in several public repositories (e.g. a
@@ -183,6 +247,10 @@ NIX_IMAGE = ImagePin(
     repository="docker.io/nixos/nix",
     tag="2.34.8",
     digest="sha256:1a711b619c8a713eff32c3f8d8781b3b4d0130cb91c0a57f67e87abfeeb90b01",
+    sources=(
+        "a public forgejo-runner NixOS module's runner labels (nixos/nix:2.34.8@ this digest)",
+        "public Dockerfiles FROM nixos/nix:2.34.8@ this digest (code search, 2026-12)",
+    ),
 )
 
 # Runs the in-cluster operations script (standard library only): Python 3.13, user 65532,
@@ -192,6 +260,10 @@ OPS_PYTHON_IMAGE = ImagePin(
     repository="gcr.io/distroless/python3-debian13",
     tag="nonroot",
     digest="sha256:8ee214843129f43e2ebf5e0ca9f2e4e6d8292143d1b8a6787f169b5898578884",
+    sources=(
+        "AI-Riksarkivet/htrflow-batch .docker/htrflow-campaigns.dockerfile (commit 0c633a64)",
+        "code search 2026-12: ten more public Dockerfiles pin nonroot@ this digest",
+    ),
 )
 
 GITLAB_RUNNER_CHART = ChartPin(
@@ -204,14 +276,22 @@ GITLAB_RUNNER_CHART = ChartPin(
 # node's architecture (``<arch>-v19.3.0``), and one tag cannot serve mixed-arch nodes.
 
 # GitLab Runner manager: 19.3.1, the patch release of chart 0.92.0's appVersion (19.3.0), from
-# GitLab's Docker Hub repository (the same images as registry.gitlab.com). No public manifest
-# pins alpine-v19.3.0 by digest; this pair is the ``FROM`` of a public Dockerfile that rebuilds
-# the 19-3-stable runner (commit a16f5092). Multi-arch status unconfirmed: check with
-# ``crane manifest`` before running on arm64.
+# GitLab's Docker Hub repository (the same images as registry.gitlab.com). GitLab publishes no
+# digests: not in the release notes, and the chart's values.yaml takes only a tag
+# (``alpine-v{{ .Chart.AppVersion }}``). Re-checked 2026-12 by code search: this pair is the
+# ``FROM`` of one public Dockerfile (it rebuilds the 19-3-stable runner at commit a16f5092) and
+# no second public file pins it; nor does any public file pin alpine-v19.3.0 or alpine-v19.3.2
+# by digest. So it stays single-sourced: confirm with ``crane digest
+# docker.io/gitlab/gitlab-runner:alpine-v19.3.1`` (and ``crane manifest`` for arm64) before a
+# first apply; a wrong digest only fails the pull.
 GITLAB_RUNNER_IMAGE = ImagePin(
     repository="docker.io/gitlab/gitlab-runner",
     tag="alpine-v19.3.1",
     digest="sha256:af0325804248aee217e055e753add77ccaaba6c8f5e2143b01108fd401165ef3",
+    sources=(
+        "one public Dockerfile: FROM docker.io/gitlab/gitlab-runner:alpine-v19.3.1@ this digest "
+        "(code search, 2026-12)",
+    ),
 )
 
 # Alpine 3.23.6, the newest 3.23 patch seen, for small utility containers. Index digest of 16
@@ -222,6 +302,10 @@ ALPINE_IMAGE = ImagePin(
     repository="docker.io/library/alpine",
     tag="3.23.6",
     digest="sha256:85fe1e81d6758c208f3e1eed4338a1997e19d4be002d4dd32d3100c9a8c010a0",
+    sources=(
+        "docker-library/repo-info repos/alpine/remote/3.23.md",
+        "mi2428/dropcheck-agent docker/minio/Dockerfile",
+    ),
 )
 
 # Docker 29.8.1, CLI for CI jobs and the daemon they talk to (Docker-in-Docker), kept at the same
@@ -233,12 +317,25 @@ DOCKER_CLI_IMAGE = ImagePin(
     repository="docker.io/library/docker",
     tag="29.8.1-cli",
     digest="sha256:018edbc908e08fcc9dbf029c812c34251e9b4719e6f71ca0e5eae2a987d014ca",
+    sources=(
+        "docker-library/repo-info repos/docker/remote/29.8.1-cli.md (commit 41503ba5)",
+        "code search 2026-12: ten public Dockerfiles pin 29-cli/29.8.1-cli@ this digest",
+    ),
 )
 DOCKER_DIND_IMAGE = ImagePin(
     repository="docker.io/library/docker",
     tag="29.8.1-dind",
     digest="sha256:3f3c01aaaebf7cce837356b688b7c059a4749f10bd7660dec7c58fc454a283f0",
+    sources=(
+        "docker-library/repo-info repos/docker/remote/29.8.1-dind.md (commit 41503ba5)",
+        "code search 2026-12: ten public files pin 29.8.1-dind@ this digest",
+    ),
 )
+
+# Generates atticd's signing key in the cluster (constructs_lib/attic/signing_key_job.py): the
+# dind image is the pinned one that ships OpenSSL 3 (its "apk add ... openssl" layer in
+# repo-info 29.8.1-dind.md) with busybox base64, so no new image is trusted for it.
+OPENSSL_IMAGE = DOCKER_DIND_IMAGE
 
 # Rocky Linux job images. The Docker Hub library ``rockylinux`` image is deprecated (no 8.10 there,
 # rocky-linux/sig-cloud-instance-images#54; docker-library/docs ``rockylinux/deprecated.md`` points
@@ -251,11 +348,19 @@ ROCKY8_IMAGE = ImagePin(
     repository="docker.io/rockylinux/rockylinux",
     tag="8.10",
     digest="sha256:e8a49c5403b687db05d4d67333fa45808fbe74f36e683cec7abb1f7d0f2338c6",
+    sources=(
+        "SisyphusMD/dreame-valetudo packaging/install-smoke.Dockerfile (tag 8)",
+        "other public files pin 8.10@ this digest",
+    ),
 )
 ROCKY9_IMAGE = ImagePin(
     repository="docker.io/rockylinux/rockylinux",
     tag="9.8",
     digest="sha256:8101994123cf3d0a8fee517bee7f39e555c7d92bd2d9eb3303cc988a0eeed00f",
+    sources=(
+        "SisyphusMD/dreame-valetudo packaging/install-smoke.Dockerfile (tag 9)",
+        "other public files pin 9.8@ and 9.8.20260525.0@ this digest",
+    ),
 )
 
 ALL_IMAGES: tuple[ImagePin, ...] = (
@@ -287,6 +392,7 @@ TOFU_IMAGE = ImagePin(
     repository="ghcr.io/opentofu/opentofu",
     tag="1.13.1",
     digest="sha256:1df996fca13806a20d5a3d3ad54acdcf76bcb1aa4ac30b5ba169b9e4cecdbcc8",
+    sources=("kubectl-tuggy tofu package DefaultImage (the only public pin found, 2026-12)",),
 )
 
 # Node 24 on Debian bookworm for jobs that synthesize (cdktf needs Node; bookworm's python3 is
@@ -296,6 +402,10 @@ CI_NODE_IMAGE = ImagePin(
     repository="docker.io/library/node",
     tag="24-bookworm-slim",
     digest="sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d",
+    sources=(
+        "a public Dockerfile FROM node:24-bookworm-slim@ this digest (code search, 2026-12)",
+        "a public dependency table: node:24.18.0-bookworm-slim@ this digest (same search)",
+    ),
 )
 
 # kubectl 1.34.1 with a shell (registry.k8s.io/kubectl has none, and CI jobs need one), for the
@@ -304,4 +414,8 @@ KUBECTL_IMAGE = ImagePin(
     repository="docker.io/alpine/k8s",
     tag="1.34.1",
     digest="sha256:ec714df3813b5405292860f8a1c55c5727bf8c33c88992f1e981efad8065547f",
+    sources=(
+        "a public Helm chart that fails unless alpine/k8s 1.34.1 has this digest (2026-12)",
+        "a public Dockerfile FROM alpine/k8s:1.34.1@ this digest (same search)",
+    ),
 )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from config_model.loader import ConfigError, LoadedConfig, load_config, resolve_config_path
+from config_model.rules import config_warnings
 
 EXIT_BAD_INPUT = 2
 
@@ -109,13 +110,8 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 def _synth(args: argparse.Namespace) -> int:
     config = _load(args)  # before anything imports jsii: bad configs fail fast
     for env_name, env in config.environments.items():
-        if env.config.attic.storage.backend == "minio":
-            print(
-                f"warning: {env_name}: attic.storage.backend 'minio' - MinIO's open-source "
-                "project was archived in 2026 and gets no security fixes; prefer 'seaweedfs' "
-                "or 's3'",
-                file=sys.stderr,
-            )
+        for warning in config_warnings(env.config):
+            print(f"warning: {env_name}: {warning}", file=sys.stderr)
     from stacks import jsii_env
 
     jsii_env.prepare()  # before cdktf loads: jsii picks its Node.js when it first starts

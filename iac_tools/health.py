@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from config_model.base import check_url
 from config_model.loader import ConfigError, LoadedConfig, ResolvedEnvironment
-from config_model.runners import RunnerType, enabled_types
+from config_model.runners import RunnerType, enabled_types, runner_slug
 from constructs_lib.kubernetes.ops.incluster import opener
 
 DEFAULT_TIMEOUT = 10.0
@@ -474,8 +474,8 @@ def _runner_check(
             "fail",
             env.name,
             subject,
-            f"{counted}: no manager online; are the gitlab-runner-{runner_type} pods in "
-            f"{namespace} running and able to reach GitLab?",
+            f"{counted}: no manager online; are the gitlab-runner-{runner_slug(runner_type)} "
+            f"pods in {namespace} running and able to reach GitLab?",
         )
     elif online < spec.replicas:
         yield Check("warn", env.name, subject, f"{counted}: fewer online than replicas")

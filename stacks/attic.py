@@ -18,6 +18,7 @@ from constructs_lib.attic.attic_server import SERVICE_PORT, AtticServer, AtticSe
 from constructs_lib.attic.cache_warm import DEFAULT_NAME as WARM
 from constructs_lib.attic.pod import HTTP_PORT, DatabaseRef
 from constructs_lib.attic.signing_key import AtticSigningKey, AtticSigningKeyProps
+from constructs_lib.attic.signing_key_job import AtticSigningKeyJob, AtticSigningKeyJobProps
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
 from constructs_lib.kubernetes.traffic_policy import (
     EVERY_NAMESPACE,
@@ -45,7 +46,7 @@ from constructs_lib.postgres.cnpg_cluster import (
     CnpgCluster,
     CnpgClusterProps,
 )
-from constructs_lib.versions import ATTIC_IMAGE, POSTGRESQL_IMAGE
+from constructs_lib.versions import ATTIC_IMAGE, OPENSSL_IMAGE, OPS_PYTHON_IMAGE, POSTGRESQL_IMAGE
 from stacks.attic_endpoints import api_endpoint, attic_host, in_cluster_url
 from stacks.attic_operations import build_operations, storage_host
 from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
@@ -60,6 +61,13 @@ API_SERVER_PORTS = (443, 6443)
 # narinfo lookups and nix-cache-info apart from uploads and NAR downloads.
 BINARY_CACHE_SERVICE = "attic-binary-cache"
 CACHE_INFO_SERVICE = "attic-cache-info"
+# Where attic.signing_key.source 'terraform' keeps the key and its Secret. With 'in_cluster'
+# they are forgotten, never destroyed: the Secret, and so the key that signed every token,
+# stays in the cluster, and the Job adopts it. A test derives these from the terraform mode.
+TERRAFORM_SIGNING_KEY = (
+    "tls_private_key.SigningKey_66600D98",
+    "kubernetes_secret_v1.SigningKey_Secret_12FE2763",
+)
 
 
 class AtticStack(TerraformStack):
@@ -103,9 +111,7 @@ class AtticStack(TerraformStack):
             store_ready.append(store.store.resource)
         database = _database(self, env, ns, storage, store_ready)
 
-        signing = AtticSigningKey(
-            self, "SigningKey", AtticSigningKeyProps(namespace=ns, protect=protect)
-        )
+        signing = _signing_key(self, env, namespace)
         in_cluster_hosts = [
             f"attic.{attic.namespace}.svc",
             f"attic.{attic.namespace}.svc.cluster.local",
@@ -134,7 +140,7 @@ class AtticStack(TerraformStack):
                 gc_schedule=attic.gc.schedule,
                 probe_host=allowed_hosts[0],
                 service_account_annotations=storage.service_account_annotations,
-                depends_on=[database.cluster.resource, *storage.depends_on],
+                depends_on=[database.cluster.resource, signing.ready, *storage.depends_on],
                 route_services=(BINARY_CACHE_SERVICE, CACHE_INFO_SERVICE) if slo else (),
             ),
         )
@@ -223,6 +229,46 @@ class AtticStack(TerraformStack):
             TerraformOutput(self, name, value=value, description=description)
 
 
+def _signing_key(
+    stack: TerraformStack, env: ResolvedEnvironment, namespace: SecureNamespace
+) -> AtticSigningKey | AtticSigningKeyJob:
+    """The RS256 key atticd signs tokens with, where attic.signing_key.source says."""
+    attic = env.config.attic
+    if attic.signing_key.source == "terraform":
+        return AtticSigningKey(
+            stack,
+            "SigningKey",
+            AtticSigningKeyProps(namespace=namespace.name, protect=env.settings.protect_stateful),
+        )
+    # OpenTofu forgets what a `removed` block names (lifecycle.destroy false); cdktf has no
+    # construct for it. Without it, dropping the resources would delete the Secret.
+    stack.add_override(
+        "removed",
+        [{"from": address, "lifecycle": {"destroy": False}} for address in TERRAFORM_SIGNING_KEY],
+    )
+    job = AtticSigningKeyJob(
+        stack,
+        "SigningKeyJob",
+        AtticSigningKeyJobProps(
+            namespace=attic.namespace,
+            keygen_image=image_pin(attic.signing_key.image, OPENSSL_IMAGE).ref,
+            python_image=OPS_PYTHON_IMAGE.ref,
+            depends_on=[namespace.namespace],
+        ),
+    )
+    TrafficPolicy(
+        stack,
+        "SigningKeyPolicy",
+        TrafficPolicyProps(
+            name="attic-signing-key",
+            namespace=namespace.name,
+            pod_selector=job.labels,
+            egress=[Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=list(API_SERVER_PORTS))],
+        ),
+    )
+    return job
+
+
 def _database(
     scope: Construct,
     env: ResolvedEnvironment,
@@ -257,6 +303,7 @@ def _database(
             else None,
             service_account_annotations=storage.service_account_annotations,
             pod_monitor=env.config.monitoring.prometheus_operator,
+            pod_monitor_labels=env.config.monitoring.discovery_labels,
             protect=env.settings.protect_stateful,
             depends_on=store_ready,
         ),
@@ -423,5 +470,12 @@ def _slo_rules(
         )
     )
     PrometheusRule(
-        scope, "SloRules", PrometheusRuleProps(name="attic-slo", namespace=ns, groups=groups)
+        scope,
+        "SloRules",
+        PrometheusRuleProps(
+            name="attic-slo",
+            namespace=ns,
+            groups=groups,
+            labels=env.config.monitoring.discovery_labels,
+        ),
     )

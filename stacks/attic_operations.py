@@ -16,6 +16,7 @@ from constructs_lib.attic.cache_warm import AtticCacheWarm, AtticCacheWarmProps
 from constructs_lib.attic.ops_pod import AtticadmInputs
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.attic.signing_key import AtticSigningKey
+from constructs_lib.attic.signing_key_job import AtticSigningKeyJob
 from constructs_lib.attic.token_rotation import (
     AtticTokenRotation,
     AtticTokenRotationProps,
@@ -51,7 +52,7 @@ def build_operations(
     *,
     namespace: str,
     server: AtticServer,
-    signing: AtticSigningKey,
+    signing: AtticSigningKey | AtticSigningKeyJob,
     in_cluster_url: str,
     storage: StorageWiring,
 ) -> Operations:
@@ -121,7 +122,7 @@ def build_operations(
                 tokens=specs,
                 attic=atticadm,
                 python_image=python,
-                depends_on=[signing.secret],
+                depends_on=[signing.ready],
             ),
         )
         _egress(
@@ -222,6 +223,7 @@ def _bazel(
             max_replicas=bazel.max_replicas,
             resources=compute(bazel.resources),
             service_monitor=env.config.monitoring.prometheus_operator,
+            service_monitor_labels=env.config.monitoring.discovery_labels,
         ),
     )
     clients = [Peer(namespace=ns) for ns in bazel.client_namespaces]

@@ -32,6 +32,7 @@ class PlatformStack(TerraformStack):
         namespaces = platform.namespaces
         protect = env.settings.protect_stateful
         monitoring = config.monitoring.prometheus_operator
+        discovery = config.monitoring.discovery_labels
         gitlab_state_backend(self, config.gitlab, stack_id)
         cluster_providers(self, env.settings.cluster_context)
 
@@ -45,7 +46,10 @@ class PlatformStack(TerraformStack):
                 self,
                 "CnpgOperator",
                 CloudNativePgOperatorProps(
-                    namespace=namespace.name, pod_monitor=monitoring, protect=protect
+                    namespace=namespace.name,
+                    pod_monitor=monitoring,
+                    pod_monitor_labels=discovery,
+                    protect=protect,
                 ),
             )
             cnpg_namespace = namespace.name
@@ -58,7 +62,11 @@ class PlatformStack(TerraformStack):
             cert_manager = CertManager(
                 self,
                 "CertManager",
-                CertManagerProps(namespace=cert_namespace.name, pod_monitor=monitoring),
+                CertManagerProps(
+                    namespace=cert_namespace.name,
+                    pod_monitor=monitoring,
+                    pod_monitor_labels=discovery,
+                ),
             )
             plugin_prerequisites.append(cert_manager.helm.release)
 

@@ -1,5 +1,5 @@
 """What one runner type's manager is configured with: the settings of its runner TOML (image,
-resources, tolerations, services, volumes, the S3 cache) and, for the nix type, the Attic
+resources, tolerations, services, volumes, the S3 cache) and, for the two nix types, the Attic
 flywheel wiring. :mod:`stacks.runners` builds a manager per enabled type from them.
 """
 
@@ -12,7 +12,7 @@ from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
 from config_model.runners import RunnerType
-from config_model.wiring import attic_wiring_active, wiring_caches
+from config_model.wiring import NIX_TYPES, attic_wiring_active, nix_attic, wiring_caches
 from constructs_lib.attic.attic_server import SERVICE_PORT
 from constructs_lib.runners.attic_flywheel import FlywheelJobSettings, flywheel_job_settings
 from constructs_lib.runners.flywheel_scripts import AtticFlywheelScripts, AtticFlywheelScriptsProps
@@ -33,6 +33,7 @@ DEFAULT_IMAGES: dict[str, ImagePin] = {
     "docker": ALPINE_IMAGE,
     "dind": DOCKER_CLI_IMAGE,
     "nix": NIX_IMAGE,
+    "nix_protected": NIX_IMAGE,
     "rocky8": ROCKY8_IMAGE,
     "rocky9": ROCKY9_IMAGE,
 }
@@ -41,13 +42,14 @@ DIND_CERTS = "/certs/client"
 
 def attic_flywheel(
     scope: Construct, env: ResolvedEnvironment, job_ns: str
-) -> tuple[FlywheelJobSettings, ConfigMapV1] | None:
-    """The nix runner's Attic settings and the scripts' ConfigMap its jobs mount, or None when
-    nix jobs do not use Attic."""
+) -> tuple[dict[str, FlywheelJobSettings], ConfigMapV1 | None]:
+    """The Attic settings of each enabled nix runner type (the same caches, each type's own
+    token and push cache) and the scripts' ConfigMap their jobs mount; ``({}, None)`` when nix
+    jobs do not use Attic."""
     runners, attic = env.config.runners, env.config.attic
     wiring = runners.attic
     if not attic_wiring_active(env.config):
-        return None
+        return {}, None
     caches = wiring_caches(env.config)
     scripts = AtticFlywheelScripts(
         scope, "AtticFlywheel", AtticFlywheelScriptsProps(name="attic-flywheel", namespace=job_ns)
@@ -57,21 +59,24 @@ def attic_flywheel(
         endpoint = f"http://attic.{attic.namespace}.svc.cluster.local{port}/"
     else:
         endpoint = api_endpoint(env)
-    token_secret = None
-    if wiring.token is not None:
-        from config_model.attic import token_secret as secret_of
+    from config_model.attic import token_secret
 
-        token = next(t for t in attic.tokens if t.name == wiring.token)
-        token_secret = secret_of(attic, token)[1]
-    settings = flywheel_job_settings(
-        endpoint=endpoint,
-        caches=caches,
-        push_cache=(wiring.push_cache or caches[0]) if token_secret else None,
-        token_secret=token_secret,
-        config_map=scripts.name,
-        priority=wiring.priority,
-    )
+    secrets = {token.name: token_secret(attic, token)[1] for token in attic.tokens}
+    settings = {}
+    for name in NIX_TYPES:
+        if not getattr(runners.types, name).enabled:
+            continue
+        mounted = nix_attic(env.config, name)
+        settings[name] = flywheel_job_settings(
+            endpoint=endpoint,
+            caches=caches,
+            push_cache=mounted.push_cache,
+            token_secret=secrets[mounted.token] if mounted.token else None,
+            config_map=scripts.name,
+            priority=wiring.priority,
+        )
     return settings, scripts.config_map
+
 
 
 def runner_toml_props(
@@ -110,7 +115,7 @@ def runner_toml_props(
                 "size_limit": "1Mi",
             }
         ]
-    if name == "nix" and flywheel is not None:
+    if flywheel is not None:
         environment += flywheel.environment
         pre_build = flywheel.pre_build_script
         for kind, entries in flywheel.volumes.items():

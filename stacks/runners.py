@@ -9,13 +9,16 @@ Each runner type's TOML settings and the nix type's Attic wiring come from
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cdktf import ITerraformDependable, TerraformOutput, TerraformStack, TerraformVariable
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
-from config_model.runners import Budget, Runners, enabled_types, job_namespace_of
+from config_model.organization import OrganizationConfig
+from config_model.runners import Budget, Runners, enabled_types, job_namespace_of, runner_slug
 from config_model.wiring import attic_wiring_active
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps
@@ -118,7 +121,7 @@ class RunnersStack(TerraformStack):
 
         tokens = _token_secrets(self, env, manager_ns)
         cache_secret = _cache_secret(self, runners, manager_ns)
-        flywheel = attic_flywheel(self, env, namespaces[runners.job_namespace])
+        flywheels, flywheel_scripts = attic_flywheel(self, env, namespaces[runners.job_namespace])
         for name, spec in enabled_types(runners):
             job_ns_name = job_namespace_of(runners, name)
             job_ns = namespaces[job_ns_name]
@@ -128,8 +131,8 @@ class RunnersStack(TerraformStack):
                 *in_place[runners.namespace],
                 *in_place[job_ns_name],
             ]
-            if name == "nix" and flywheel is not None:
-                first.append(flywheel[1])
+            if name in flywheels and flywheel_scripts is not None:
+                first.append(flywheel_scripts)
             toml = render_runner_config(
                 runner_toml_props(
                     env,
@@ -137,14 +140,14 @@ class RunnersStack(TerraformStack):
                     spec=spec,
                     job_ns=job_ns,
                     priority_class=priorities.job_name,
-                    flywheel=flywheel[0] if flywheel else None,
+                    flywheel=flywheels.get(name),
                 )
             )
             GitLabRunner(
                 self,
-                f"Runner{name.capitalize()}",
+                f"Runner{_construct_name(name)}",
                 GitLabRunnerProps(
-                    name=f"gitlab-runner-{name}",
+                    name=f"gitlab-runner-{runner_slug(name)}",
                     namespace=manager_ns,
                     runner_type=name,
                     job_namespace=job_ns,
@@ -185,11 +188,14 @@ class RunnersStack(TerraformStack):
                 ),
             )
         if config.monitoring.prometheus_operator:
-            _monitoring(self, runners, ready)
+            _monitoring(self, runners, config.monitoring.discovery_labels, ready)
         TerraformOutput(
             self,
             "runner_tags",
-            value={name: spec.gitlab.tags or [name] for name, spec in enabled_types(runners)},
+            value={
+                name: spec.gitlab.tags or [runner_slug(name)]
+                for name, spec in enabled_types(runners)
+            },
             description="Job tags each runner type picks up (gitlab_api token source).",
         )
         TerraformOutput(
@@ -197,6 +203,11 @@ class RunnersStack(TerraformStack):
             "job_namespaces",
             value={name: job_namespace_of(runners, name) for name, _ in enabled_types(runners)},
         )
+
+
+def _construct_name(runner_type: str) -> str:
+    """``nix_protected`` -> ``NixProtected``; the existing types keep their ids (``Docker``)."""
+    return "".join(part.capitalize() for part in runner_type.split("_"))
 
 
 def _budget(scope: Construct, construct_id: str, namespace: str, budget: Budget) -> NamespaceBudget:
@@ -218,7 +229,8 @@ def _token_secrets(scope: Construct, env: ResolvedEnvironment, namespace: str) -
     config = env.config
     runners = config.runners
     names = {
-        name: spec.secret or f"gitlab-runner-{name}-token" for name, spec in enabled_types(runners)
+        name: spec.secret or f"gitlab-runner-{runner_slug(name)}-token"
+        for name, spec in enabled_types(runners)
     }
     if runners.token_source == "existing_secret":
         return names
@@ -231,7 +243,7 @@ def _token_secrets(scope: Construct, env: ResolvedEnvironment, namespace: str) -
         registration = spec.gitlab
         token = GitLabRunnerToken(
             scope,
-            f"Token{name.capitalize()}",
+            f"Token{_construct_name(name)}",
             GitLabRunnerTokenProps(
                 namespace=namespace,
                 secret_name=names[name],
@@ -240,7 +252,7 @@ def _token_secrets(scope: Construct, env: ResolvedEnvironment, namespace: str) -
                 project_id=int(api.project_id) if api.project_id else None,
                 description=registration.description
                 or f"{config.organization.name} {env.name} {name}",
-                tags=registration.tags if registration.tags is not None else [name],
+                tags=registration.tags if registration.tags is not None else [runner_slug(name)],
                 run_untagged=registration.run_untagged,
                 locked=registration.locked,
                 access_level=registration.access_level,
@@ -379,7 +391,9 @@ def _cleanup(scope: Construct, runners: Runners, manager_ns: str, ready: list[Na
     )
 
 
-def _monitoring(scope: Construct, runners: Runners, ready: list[NamespaceV1]) -> None:
+def _monitoring(
+    scope: Construct, runners: Runners, labels: Mapping[str, str], ready: list[NamespaceV1]
+) -> None:
     from constructs_lib.monitoring.pod_monitor import PodMonitor, PodMonitorProps
     from constructs_lib.monitoring.runner_alerts import (
         RUNNER_TARGET_LABELS,
@@ -396,6 +410,7 @@ def _monitoring(scope: Construct, runners: Runners, ready: list[NamespaceV1]) ->
             pod_labels=dict(MANAGER_LABELS),
             port=METRICS_PORT_NAME,
             relabel_pod_labels=RUNNER_TARGET_LABELS,
+            labels=labels,
             depends_on=ready,
         ),
     )
@@ -414,6 +429,7 @@ def _monitoring(scope: Construct, runners: Runners, ready: list[NamespaceV1]) ->
             manager_namespace=runners.namespace,
             job_namespaces=[runners.job_namespace, runners.dind_namespace],
             runner_types=[name for name, _ in enabled_types(runners)],
+            labels=labels,
             depends_on=ready,
         ),
     )

@@ -52,8 +52,12 @@ def ops_script() -> str:
 def ops_revision(attic: AtticadmInputs, python_image: str, script: str, spec: str) -> str:
     """Short hash of everything an operations Job runs, for its name: a change replaces the
     Job (so it runs again), no change leaves it alone."""
-    text = "\n".join([attic.image, python_image, script, spec])
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    return content_revision(attic.image, python_image, script, spec)
+
+
+def content_revision(*parts: str) -> str:
+    """Short hash of the images, script and input a Job runs (see :func:`ops_revision`)."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

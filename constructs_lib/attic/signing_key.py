@@ -1,5 +1,7 @@
-"""The RS256 key atticd signs and verifies tokens with; it exists only in Terraform state and
-one Secret. Replacing it invalidates every token ever issued, so it is protected state."""
+"""The RS256 key atticd signs and verifies tokens with, made by Terraform: it exists in Terraform
+state and one Secret, so everyone who can read the state can mint admin tokens. Replacing it
+invalidates every token ever issued, so it is protected state. The default is to make it in the
+cluster instead (:mod:`constructs_lib.attic.signing_key_job`)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,13 @@ class AtticSigningKeyProps:
 
 class AtticSigningKey(Construct):
     """RSA 4096 key, PKCS#1 PEM, standard base64 without newlines, under the env var name
-    atticd reads (:data:`ENV_NAME`)."""
+    atticd reads (:data:`ENV_NAME`).
+
+    Attributes:
+        secret_name: the Secret.
+        secret_key: its data key.
+        ready: the Secret, for ``depends_on``.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: AtticSigningKeyProps) -> None:
         super().__init__(scope, construct_id)
@@ -54,3 +62,4 @@ class AtticSigningKey(Construct):
         )
         self.secret_name: str = self.secret.metadata.name
         self.secret_key = ENV_NAME
+        self.ready = self.secret

@@ -33,7 +33,10 @@ from constructs_lib.attic.ops_pod import (
     ops_revision,
     ops_script,
 )
-from constructs_lib.kubernetes.admission_policy import deny_admission_policy
+from constructs_lib.kubernetes.admission_policy import (
+    deny_admission_policy,
+    secret_writer_policy,
+)
 from constructs_lib.kubernetes.role_grant import grant_role
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import DNS_LABEL, raise_if_problems
@@ -242,47 +245,16 @@ class AtticTokenRotation(Construct):
         policy_name = f"{props.name}.{props.namespace}.attic-iac.io"
         allowed = sorted(f"{ns}/{secret}" for ns, secret in self.secrets)
         user = f"system:serviceaccount:{props.namespace}:{account}"
-        self.admission_policy_manifest: dict[str, Any] = {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": policy_name, "labels": self.labels},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE", "UPDATE"],
-                            "resources": ["secrets"],
-                        }
-                    ]
-                },
-                "matchConditions": [
-                    {
-                        "name": "token-rotator",
-                        "expression": f"request.userInfo.username == {_cel(user)}",
-                    }
-                ],
-                "validations": [
-                    {
-                        "expression": "(object.metadata.namespace + '/' + object.metadata.name) in "
-                        f"[{', '.join(_cel(a) for a in allowed)}]",
-                        "message": "the Attic token rotator may only write its declared Secrets",
-                    },
-                    {
-                        "expression": "object.type == 'Opaque'",
-                        "message": "the Attic token rotator may only write Opaque Secrets",
-                    },
-                ],
-            },
-        }
+        self.admission_policy_manifest: dict[str, Any] = secret_writer_policy(
+            name=policy_name,
+            labels=self.labels,
+            user=user,
+            condition="token-rotator",
+            allowed=allowed,
+            who="the Attic token rotator",
+            what="its declared Secrets",
+        )
         return list(deny_admission_policy(self, self.admission_policy_manifest))
-
-
-def _cel(text: str) -> str:
-    """A CEL string literal (our values are DNS names: no quotes or backslashes)."""
-    return "'" + text + "'"
 
 
 def _problems(props: AtticTokenRotationProps) -> list[str]:

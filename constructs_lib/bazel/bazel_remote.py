@@ -89,6 +89,9 @@ class BazelRemoteProps:
         access_log_level: ``"none"`` or ``"all"`` (one line per request). Default ``"none"``.
         service_monitor: also create a Prometheus Operator ServiceMonitor for ``/metrics``
             (the CRD must be installed). Default ``False``.
+        service_monitor_labels: labels on that ServiceMonitor only, e.g. the ``release``
+            label a kube-prometheus-stack ``serviceMonitorSelector`` picks monitors up by.
+            Default - none.
         labels: extra labels on every object and pod (never in selectors), e.g. the label
             a Prometheus selects ServiceMonitors by. Default - none.
     """
@@ -115,6 +118,7 @@ class BazelRemoteProps:
     )
     access_log_level: str = "none"
     service_monitor: bool = False
+    service_monitor_labels: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -206,7 +210,11 @@ class BazelRemote(Construct):
             self.servicemonitor = {
                 "apiVersion": "monitoring.coreos.com/v1",
                 "kind": "ServiceMonitor",
-                "metadata": {"name": name, "namespace": namespace, "labels": object_labels},
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": {**props.service_monitor_labels, **object_labels},
+                },
                 "spec": {
                     "selector": {"matchLabels": dict(self.labels)},
                     "namespaceSelector": {"matchNames": [namespace]},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,9 @@ class CertManagerProps:
             release writes nothing to ``kube-system``.
         release_name: Helm release name. Default ``"cert-manager"``.
         pod_monitor: create PodMonitors (prometheus-operator CRDs needed). Default ``False``.
+        pod_monitor_labels: labels on the PodMonitor (the chart's
+            ``prometheus.podmonitor.labels``), e.g. the ``release`` label a
+            kube-prometheus-stack ``podMonitorSelector`` picks monitors up by. Default - none.
         resources: requests and limits per component (``controller``, ``webhook``,
             ``cainjector``, ``startupapicheck``). Default - small values that suit a cluster
             with a few hundred certificates.
@@ -51,6 +55,7 @@ class CertManagerProps:
     namespace: str
     release_name: str = "cert-manager"
     pod_monitor: bool = False
+    pod_monitor_labels: Mapping[str, str] = field(default_factory=dict)
     resources: dict[str, ComputeResources] = field(default_factory=_default_resources)
     images: dict[str, ImagePin] = field(default_factory=lambda: dict(CERT_MANAGER_IMAGES))
     protect: bool = False
@@ -89,7 +94,14 @@ class CertManager(Construct):
             },
             "prometheus": {
                 "enabled": props.pod_monitor,
-                "podmonitor": {"enabled": props.pod_monitor},
+                "podmonitor": {
+                    "enabled": props.pod_monitor,
+                    **(
+                        {"labels": dict(props.pod_monitor_labels)}
+                        if props.pod_monitor and props.pod_monitor_labels
+                        else {}
+                    ),
+                },
             },
         }
         self.helm = add_release(self, props, chart=CERT_MANAGER_CHART, values=values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from constructs import Construct
@@ -28,6 +29,9 @@ class CloudNativePgOperatorProps:
         release_name: Helm release name. Default ``"cnpg"``.
         pod_monitor: create the chart's PodMonitor for the operator pod; needs the
             prometheus-operator CRDs. Default ``False``.
+        pod_monitor_labels: labels on that PodMonitor (the chart's
+            ``monitoring.podMonitorAdditionalLabels``), e.g. the ``release`` label a
+            kube-prometheus-stack ``podMonitorSelector`` picks monitors up by. Default - none.
         resources: operator pod requests and limits.
             Default 100m / 256Mi requested, 1 CPU / 512Mi limit.
         image: operator image. Default - the pinned release in :mod:`constructs_lib.versions`.
@@ -38,6 +42,7 @@ class CloudNativePgOperatorProps:
     namespace: str
     release_name: str = "cnpg"
     pod_monitor: bool = False
+    pod_monitor_labels: Mapping[str, str] = field(default_factory=dict)
     resources: ComputeResources = field(
         default_factory=lambda: ComputeResources(
             cpu_request="100m", memory_request="256Mi", cpu_limit="1", memory_limit="512Mi"
@@ -66,7 +71,14 @@ class CloudNativePgOperator(Construct):
                 "resources": props.resources.to_values(),
                 "podSecurityContext": restricted_pod_security_context(),
                 "containerSecurityContext": restricted_container_security_context(_UID),
-                "monitoring": {"podMonitorEnabled": props.pod_monitor},
+                "monitoring": {
+                    "podMonitorEnabled": props.pod_monitor,
+                    **(
+                        {"podMonitorAdditionalLabels": dict(props.pod_monitor_labels)}
+                        if props.pod_monitor and props.pod_monitor_labels
+                        else {}
+                    ),
+                },
             },
         )
         selector = {

@@ -86,6 +86,8 @@ class CnpgClusterProps:
             Default - none.
         pod_monitor: create a ``PodMonitor`` (the Cluster's own flag is deprecated).
             Default ``False``.
+        pod_monitor_labels: labels on that PodMonitor, e.g. the ``release`` label a
+            kube-prometheus-stack ``podMonitorSelector`` picks monitors up by. Default - none.
         protect: ``prevent_destroy`` on the Cluster. Default ``False``.
         depends_on: resources that must exist first. Default - none.
     """
@@ -108,6 +110,7 @@ class CnpgClusterProps:
     recovery: ClusterRecovery | None = None
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
     pod_monitor: bool = False
+    pod_monitor_labels: Mapping[str, str] = field(default_factory=dict)
     protect: bool = False
     depends_on: Sequence[ITerraformDependable] = ()
 
@@ -243,7 +246,15 @@ class CnpgCluster(Construct):
                     manifest={
                         "apiVersion": "monitoring.coreos.com/v1",
                         "kind": "PodMonitor",
-                        "metadata": {"name": props.name, "namespace": props.namespace},
+                        "metadata": {
+                            "name": props.name,
+                            "namespace": props.namespace,
+                            **(
+                                {"labels": dict(props.pod_monitor_labels)}
+                                if props.pod_monitor_labels
+                                else {}
+                            ),
+                        },
                         "spec": {
                             "selector": {"matchLabels": dict(self.pod_labels)},
                             "podMetricsEndpoints": [{"port": "metrics"}],

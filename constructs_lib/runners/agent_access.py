@@ -36,7 +36,7 @@ from cdktf_cdktf_provider_kubernetes.role_binding_v1 import (
 from cdktf_cdktf_provider_kubernetes.role_v1 import RoleV1, RoleV1Metadata, RoleV1Rule
 from constructs import Construct
 
-from constructs_lib.kubernetes.admission_policy import deny_admission_policy
+from constructs_lib.kubernetes.admission_policy import deny_admission_policy, policy_manifest
 from constructs_lib.runners.labels import PART_OF
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
@@ -166,43 +166,32 @@ class AgentCiAccess(Construct):
             ("spec.template.metadata.labels", "their pod labels"),
             ("spec.replicas", "their replicas"),
         ]
-        self.admission_policy_manifest = {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": policy_name, "labels": labels},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": ["apps"],
-                            "apiVersions": ["v1"],
-                            "operations": ["UPDATE"],
-                            "resources": ["deployments"],
-                        }
-                    ]
+        self.admission_policy_manifest = policy_manifest(
+            name=policy_name,
+            labels=labels,
+            api_group="apps",
+            resource="deployments",
+            operations=["UPDATE"],
+            conditions=[
+                {
+                    "name": "gitlab-ci-job",
+                    "expression": "request.userInfo.username.startsWith('gitlab:ci_job:')",
                 },
-                "matchConditions": [
-                    {
-                        "name": "gitlab-ci-job",
-                        "expression": "request.userInfo.username.startsWith('gitlab:ci_job:')",
-                    },
-                    {
-                        "name": "operated-namespace",
-                        "expression": "request.namespace in ["
-                        + ", ".join(f"'{ns}'" for ns in namespaces)
-                        + "]",
-                    },
-                ],
-                "validations": [
-                    {
-                        "expression": f"object.{path} == oldObject.{path}",
-                        "message": f"CI jobs may restart Deployments here, not change {what}",
-                    }
-                    for path, what in unchanged
-                ],
-            },
-        }
+                {
+                    "name": "operated-namespace",
+                    "expression": "request.namespace in ["
+                    + ", ".join(f"'{ns}'" for ns in namespaces)
+                    + "]",
+                },
+            ],
+            validations=[
+                {
+                    "expression": f"object.{path} == oldObject.{path}",
+                    "message": f"CI jobs may restart Deployments here, not change {what}",
+                }
+                for path, what in unchanged
+            ],
+        )
         deny_admission_policy(self, self.admission_policy_manifest)
 
 

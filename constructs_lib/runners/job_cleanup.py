@@ -32,7 +32,7 @@ from cdktf_cdktf_provider_kubernetes.role_v1 import RoleV1Rule
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
-from constructs_lib.kubernetes.admission_policy import deny_admission_policy
+from constructs_lib.kubernetes.admission_policy import deny_admission_policy, policy_manifest
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.ops.bundle import shipped_script
 from constructs_lib.kubernetes.resources import ComputeResources
@@ -245,37 +245,23 @@ class RunnerJobCleanup(Construct):
         user = f"system:serviceaccount:{props.namespace}:{account}"
         # _problems allows only [-a-z0-9] in the prefix: nothing to escape for CEL or RE2.
         pattern = f"^{prefix}[0-9]+$"
-        self.admission_policy_manifest: dict[str, Any] = {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": metadata,
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["DELETE"],
-                            "resources": ["namespaces"],
-                        }
-                    ]
-                },
-                "matchConditions": [
-                    {
-                        "name": "runner-cleanup",
-                        "expression": f"request.userInfo.username == '{user}'",
-                    }
-                ],
-                "validations": [
-                    {
-                        "expression": f"request.name.matches('{pattern}')",
-                        "message": f"the runner job cleanup may only delete namespaces {pattern}",
-                        "reason": "Forbidden",
-                    }
-                ],
-            },
-        }
+        self.admission_policy_manifest: dict[str, Any] = policy_manifest(
+            name=cluster_name,
+            labels=self.labels,
+            api_group="",
+            resource="namespaces",
+            operations=["DELETE"],
+            conditions=[
+                {"name": "runner-cleanup", "expression": f"request.userInfo.username == '{user}'"}
+            ],
+            validations=[
+                {
+                    "expression": f"request.name.matches('{pattern}')",
+                    "message": f"the runner job cleanup may only delete namespaces {pattern}",
+                    "reason": "Forbidden",
+                }
+            ],
+        )
         policy, policy_binding = deny_admission_policy(self, self.admission_policy_manifest)
         role = ClusterRoleV1(
             self,

@@ -6,7 +6,7 @@ them), so cleanup, NetworkPolicies and alerts select exactly the pods runners st
 
 from __future__ import annotations
 
-RUNNER_TYPES = ("docker", "dind", "nix", "rocky8", "rocky9")
+RUNNER_TYPES = ("docker", "dind", "nix", "nix_protected", "rocky8", "rocky9")
 PART_OF = "gitlab-runners"
 RUNNER_TYPE_LABEL = "attic-iac/runner-type"
 MANAGER_LABELS = {

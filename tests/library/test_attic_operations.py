@@ -206,13 +206,17 @@ def test_the_service_token_rotates_by_percentage(variants_synth: SynthOutput):
 
 def test_rotator_rbac_names_exactly_the_token_secrets(variants_synth: SynthOutput):
     doc = variants_synth.stack("attic-full")
-    roles = {r["metadata"]["namespace"]: r for r in resources(doc, "kubernetes_role_v1").values()}
+    roles = {
+        r["metadata"]["namespace"]: r
+        for r in resources(doc, "kubernetes_role_v1").values()
+        if r["metadata"]["name"] == "attic-token-rotator"
+    }
     assert set(roles) == {"attic", "ci-jobs"}
     ci_rules = roles["ci-jobs"]["rule"]
     assert ci_rules[0] == {
         "api_groups": [""],
         "resources": ["secrets"],
-        "resource_names": ["attic-ci-token"],
+        "resource_names": ["attic-ci-pull-token", "attic-ci-token"],
         "verbs": ["get", "update", "patch"],
     }
     assert ci_rules[1] == {"api_groups": [""], "resources": ["secrets"], "verbs": ["create"]}
@@ -224,6 +228,7 @@ def test_rotator_rbac_names_exactly_the_token_secrets(variants_synth: SynthOutpu
         item["manifest"]
         for item in resources(doc, "kubernetes_manifest").values()
         if item["manifest"]["kind"] == "ValidatingAdmissionPolicy"
+        and item["manifest"]["metadata"]["name"].startswith("attic-token-rotator.")
     )
     (match,) = policy["spec"]["matchConditions"]
     assert match["expression"].startswith(
@@ -238,6 +243,7 @@ def test_rotator_rbac_names_exactly_the_token_secrets(variants_synth: SynthOutpu
         item["manifest"]
         for item in resources(doc, "kubernetes_manifest").values()
         if item["manifest"]["kind"] == "ValidatingAdmissionPolicyBinding"
+        and item["manifest"]["metadata"]["name"] == policy["metadata"]["name"]
     )
     assert binding["spec"] == {
         "policyName": policy["metadata"]["name"],

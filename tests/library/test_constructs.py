@@ -8,6 +8,7 @@ import cdktf
 import pytest
 from cdktf import TerraformStack
 
+from constructs_lib import versions
 from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
 from constructs_lib.kubernetes.ingress_allow_policy import (
     IngressAllowPolicy,
@@ -16,7 +17,7 @@ from constructs_lib.kubernetes.ingress_allow_policy import (
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
 from constructs_lib.validation import PropsError
-from constructs_lib.versions import ALL_IMAGES, CLOUDNATIVE_PG_CHART
+from constructs_lib.versions import ALL_IMAGES, CLOUDNATIVE_PG_CHART, ImagePin
 
 
 @pytest.fixture
@@ -124,3 +125,22 @@ def test_image_pins_are_digests_or_documented_gaps():
     assert unpinned == ["quay.io/minio/operator"], (
         "a new unpinned image needs a note in versions.py"
     )
+
+
+def test_every_digest_says_where_it_came_from():
+    """Each digest pin (deployed and CI images) names its sources; the pins only one source
+    corroborates are exactly the ones versions.py and the README call out."""
+    pins = [v for v in vars(versions).values() if isinstance(v, ImagePin)]
+    pins += list(versions.CERT_MANAGER_IMAGES.values())
+    digests = [pin for pin in pins if pin.digest]
+    assert len(digests) >= len(ALL_IMAGES)
+    for pin in digests:
+        assert pin.sources, f"{pin.ref}: say in versions.py where the digest was read"
+        assert all(source.strip() for source in pin.sources), pin.ref
+    single = sorted(f"{pin.repository}:{pin.tag}" for pin in digests if len(pin.sources) < 2)
+    assert single == [
+        "buchgr/bazel-remote-cache:v2.6.2",
+        "docker.io/gitlab/gitlab-runner:alpine-v19.3.1",
+        "ghcr.io/cloudnative-pg/postgresql:18.6-202608170814-system-trixie",
+        "ghcr.io/opentofu/opentofu:1.13.1",
+    ]

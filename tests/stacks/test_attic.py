@@ -60,9 +60,10 @@ def test_every_attic_pod_is_hardened(all_synths: list[SynthOutput]):
     for name, doc in _attic_stacks(all_synths):
         for _rtype, address, spec in _pod_specs(doc):
             containers = [*spec.get("init_container", []), *spec["container"]]
-            # Only the token rotation talks to the Kubernetes API.
-            rotation = "tokens" in spec["container"][0].get("command", [])
-            assert spec["automount_service_account_token"] is rotation, address
+            # Only the token rotation and the signing-key Job talk to the Kubernetes API.
+            command = spec["container"][0].get("command", [])
+            api = "tokens" in command or any(part.endswith("/signing_key.py") for part in command)
+            assert spec["automount_service_account_token"] is api, address
             pod = spec["security_context"]
             assert pod["run_as_non_root"] is True
             assert pod["seccomp_profile"] == {"type": "RuntimeDefault"}
@@ -444,8 +445,10 @@ def test_outputs_tell_an_operator_where_things_are(example_synth: SynthOutput):
     assert not any(o.get("sensitive") for o in outputs.values())
 
 
-def test_signing_key_is_rsa_4096_base64_pem(example_synth: SynthOutput):
-    doc = example_synth.stack("attic-prod")
+def test_terraform_signing_key_is_rsa_4096_base64_pem(variants_synth: SynthOutput):
+    """attic.signing_key.source terraform (the external environment); in_cluster is
+    tests/stacks/test_signing_key.py."""
+    doc = variants_synth.stack("attic-external")
     (key,) = resources(doc, "tls_private_key").values()
     assert (key["algorithm"], key["rsa_bits"]) == ("RSA", 4096)
     secret = next(s for a, s in resources(doc, "kubernetes_secret_v1").items() if "SigningKey" in a)

@@ -52,7 +52,10 @@ def test_barman_plugin_runs_beside_the_operator_after_it(example_synth: SynthOut
 def test_operator_pod_monitor_follows_monitoring_switch(example_synth: SynthOutput):
     prod = _values(_charts(example_synth.stack("platform-prod"))["cloudnative-pg"])
     dev = _values(_charts(example_synth.stack("platform-dev"))["cloudnative-pg"])
-    assert prod["monitoring"] == {"podMonitorEnabled": True}
+    assert prod["monitoring"] == {
+        "podMonitorEnabled": True,
+        "podMonitorAdditionalLabels": {"release": "kube-prometheus-stack"},
+    }
     assert dev["monitoring"] == {"podMonitorEnabled": False}
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from constructs_lib.runners.labels import JOB_POD_LABELS, RUNNER_TYPES
 from stacks.app import apply_order
@@ -21,25 +19,13 @@ from tests.support.runner_security import (
     pod_contexts,
     pod_security_problems,
 )
-from tests.support.synth_output import SynthOutput, helm_releases, namespace_name, resources
-
-
-def _runner_stacks(synth: SynthOutput) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, doc in synth.stacks():
-        if name.startswith("runners-"):
-            yield name, doc
-
-
-def _runners(doc: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Runner type -> (Helm values, parsed [[runners]] entry)."""
-    out = {}
-    for release in helm_releases(doc).values():
-        assert release["chart"] == "gitlab-runner"
-        values = yaml.safe_load(release["values"][0])
-        config = tomllib.loads(values["runners"]["config"])
-        (entry,) = config["runners"]
-        out[release["name"].removeprefix("gitlab-runner-")] = (values, entry)
-    return out
+from tests.support.synth_output import (
+    SynthOutput,
+    namespace_name,
+    resources,
+    runner_configs,
+    runner_stacks,
+)
 
 
 def _unknown(table: dict[str, Any], allowed: frozenset[str], where: str) -> list[str]:
@@ -82,16 +68,16 @@ def test_every_environment_has_a_runner_stack_applied_before_attic(example_synth
         assert example_synth.manifest["stacks"][f"runners-{env}"]["dependencies"] == []
 
 
-def test_example_has_all_five_types_each_with_its_own_release(example_synth: SynthOutput):
-    for _, doc in _runner_stacks(example_synth):
-        assert sorted(_runners(doc)) == sorted(RUNNER_TYPES)
+def test_example_has_all_six_types_each_with_its_own_release(example_synth: SynthOutput):
+    for _, doc in runner_stacks(example_synth):
+        assert sorted(runner_configs(doc)) == sorted(RUNNER_TYPES)
 
 
 def test_every_rendered_runner_config_uses_only_known_keys(all_synths: list[SynthOutput]):
     checked = 0
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
-            for kind, (_, entry) in _runners(doc).items():
+        for stack, doc in runner_stacks(synth):
+            for kind, (_, entry) in runner_configs(doc).items():
                 assert toml_key_problems(entry) == [], f"{stack}/{kind}"
                 checked += 1
     assert checked >= 20
@@ -113,12 +99,12 @@ def test_key_check_catches_typos():
 
 def test_only_dind_runs_privileged_and_only_in_its_namespace(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in runner_stacks(synth):
             namespaces = {
                 ns["metadata"]["name"]: ns["metadata"]["labels"]
                 for ns in resources(doc, "kubernetes_namespace_v1").values()
             }
-            for kind, (values, entry) in _runners(doc).items():
+            for kind, (values, entry) in runner_configs(doc).items():
                 kube = entry["kubernetes"]
                 assert kube["privileged"] is False
                 assert kube["allow_privilege_escalation"] is False
@@ -146,14 +132,14 @@ def test_every_job_container_passes_the_api_server_and_its_pod_security_level(
     escalate (Kubernetes refuses privileged without it)."""
     checked = set()
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in runner_stacks(synth):
             levels = {
                 ns["metadata"]["name"]: ns["metadata"]["labels"][
                     "pod-security.kubernetes.io/enforce"
                 ]
                 for ns in resources(doc, "kubernetes_namespace_v1").values()
             }
-            for kind, (_, entry) in _runners(doc).items():
+            for kind, (_, entry) in runner_configs(doc).items():
                 kube = entry["kubernetes"]
                 level = levels[namespace_name(doc, kube["namespace"])]
                 pod_seccomp = kube["pod_security_context"]["seccomp_profile"]["type"]
@@ -198,7 +184,7 @@ def test_effective_context_falls_back_to_the_global_flags():
 
 
 def test_dind_talks_tls_to_a_pinned_daemon_in_the_job_pod(example_synth: SynthOutput):
-    _, entry = _runners(example_synth.stack("runners-prod"))["dind"]
+    _, entry = runner_configs(example_synth.stack("runners-prod"))["dind"]
     env = dict(item.split("=", 1) for item in entry["environment"])
     assert env["DOCKER_HOST"] == "tcp://docker:2376"
     assert env["DOCKER_TLS_VERIFY"] == "1"
@@ -212,8 +198,8 @@ def test_dind_talks_tls_to_a_pinned_daemon_in_the_job_pod(example_synth: SynthOu
 
 def test_job_pods_carry_the_labels_cleanup_and_policy_select(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for _, doc in _runner_stacks(synth):
-            for kind, (_, entry) in _runners(doc).items():
+        for _, doc in runner_stacks(synth):
+            for kind, (_, entry) in runner_configs(doc).items():
                 labels = entry["kubernetes"]["pod_labels"]
                 assert labels == {**JOB_POD_LABELS, "attic-iac/runner-type": kind}
                 assert entry["feature_flags"]["FF_USE_POD_ACTIVE_DEADLINE_SECONDS"] is True
@@ -222,8 +208,8 @@ def test_job_pods_carry_the_labels_cleanup_and_policy_select(all_synths: list[Sy
 
 def test_manager_is_hardened_with_explicit_least_privilege_rbac(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
-            for kind, (values, _) in _runners(doc).items():
+        for stack, doc in runner_stacks(synth):
+            for kind, (values, _) in runner_configs(doc).items():
                 assert values["rbac"]["create"] is True
                 assert values["serviceAccount"]["create"] is True
                 rules = values["rbac"]["rules"]
@@ -245,7 +231,7 @@ def test_manager_is_hardened_with_explicit_least_privilege_rbac(all_synths: list
 
 def test_namespace_per_job_gets_cluster_wide_rights_and_cleanup(variants_synth: SynthOutput):
     doc = variants_synth.stack("runners-full")
-    values, entry = _runners(doc)["docker"]
+    values, entry = runner_configs(doc)["docker"]
     assert entry["kubernetes"]["namespace_per_job"] is True
     assert values["rbac"]["clusterWideAccess"] is True
     spec = json.loads(
@@ -260,10 +246,10 @@ def test_namespace_per_job_gets_cluster_wide_rights_and_cleanup(variants_synth: 
 
 def test_no_runner_token_ever_reaches_values_or_output(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for _, doc in _runner_stacks(synth):
+        for _, doc in runner_stacks(synth):
             text = json.dumps(doc)
             assert "glrt-" not in text
-            for values, _ in _runners(doc).values():
+            for values, _ in runner_configs(doc).values():
                 assert "runnerToken" not in values
                 assert "runnerRegistrationToken" not in values
                 assert "token" not in tomllib.loads(values["runners"]["config"])["runners"][0]
@@ -272,13 +258,13 @@ def test_no_runner_token_ever_reaches_values_or_output(all_synths: list[SynthOut
 def test_gitlab_api_creates_one_runner_per_type_with_tags_on_gitlab(example_synth: SynthOutput):
     doc = example_synth.stack("runners-prod")
     runners = resources(doc, "gitlab_user_runner")
-    assert len(runners) == 5
+    assert len(runners) == len(RUNNER_TYPES) == 6
     by_description = {r["description"]: r for r in runners.values()}
     for kind in RUNNER_TYPES:
         runner = by_description[f"acme prod {kind}"]
         assert runner["runner_type"] == "group_type"
         assert runner["group_id"] == 1234
-        assert runner["tag_list"] == [kind]
+        assert runner["tag_list"] == [kind.replace("_", "-")]
         assert runner["untagged"] is False
     secrets = resources(doc, "kubernetes_secret_v1")
     for secret in secrets.values():
@@ -310,8 +296,8 @@ def test_existing_secret_only_references_the_operators_secrets(variants_synth: S
     doc = variants_synth.stack("runners-incluster")
     assert "gitlab_user_runner" not in doc["resource"]
     assert "gitlab" not in doc.get("provider", {})
-    for kind, (values, _) in _runners(doc).items():
-        assert values["runners"]["secret"] == f"gitlab-runner-{kind}-token"
+    for kind, (values, _) in runner_configs(doc).items():
+        assert values["runners"]["secret"] == f"gitlab-runner-{kind.replace('_', '-')}-token"
 
 
 @pytest.mark.parametrize(
@@ -378,33 +364,40 @@ def test_attic_lets_the_nix_job_namespace_in(example_synth: SynthOutput):
     assert {"kubernetes.io/metadata.name": "gitlab-runner-jobs"} in peers
 
 
-def test_nix_jobs_get_attic_first_and_the_push_token(example_synth: SynthOutput):
-    _, entry = _runners(example_synth.stack("runners-prod"))["nix"]
-    env = dict(item.split("=", 1) for item in entry["environment"])
-    assert env["ATTIC_ENDPOINT"] == "http://attic.attic.svc.cluster.local/"
-    assert (
-        "extra-substituters = http://attic.attic.svc.cluster.local/main?priority=30"
-        in (env["NIX_CONFIG"])
-    )
-    assert env["ATTIC_PUSH_CACHE"] == "main"
-    (secret,) = entry["kubernetes"]["volumes"]["secret"]
-    assert secret["name"] == "attic-ci-token"
-    assert secret["read_only"] is True
-    assert "setup.sh" in entry["pre_build_script"]
+def test_nix_jobs_get_attic_first_and_only_protected_ones_the_push_token(
+    example_synth: SynthOutput,
+):
+    runners = runner_configs(example_synth.stack("runners-prod"))
+    for kind, token, push in (
+        ("nix", "attic-ci-pull-token", None),
+        ("nix_protected", "attic-ci-token", "main"),
+    ):
+        _, entry = runners[kind]
+        env = dict(item.split("=", 1) for item in entry["environment"])
+        assert env["ATTIC_ENDPOINT"] == "http://attic.attic.svc.cluster.local/"
+        assert (
+            "extra-substituters = http://attic.attic.svc.cluster.local/main?priority=30"
+            in (env["NIX_CONFIG"])
+        )
+        assert env.get("ATTIC_PUSH_CACHE") == push, kind
+        (secret,) = entry["kubernetes"]["volumes"]["secret"]
+        assert secret["name"] == token, kind
+        assert secret["read_only"] is True
+        assert "setup.sh" in entry["pre_build_script"]
 
 
 def test_public_endpoint_and_pull_only_variants(variants_synth: SynthOutput):
-    _, entry = _runners(variants_synth.stack("runners-full"))["nix"]
+    _, entry = runner_configs(variants_synth.stack("runners-full"))["nix"]
     env = dict(item.split("=", 1) for item in entry["environment"])
     assert env["ATTIC_ENDPOINT"] == "https://attic.full.example.org/"
     assert env["ATTIC_CACHES"] == "main team+dev"
-    _, plain = _runners(variants_synth.stack("runners-nobackup"))["nix"]
+    _, plain = runner_configs(variants_synth.stack("runners-nobackup"))["nix"]
     assert "environment" not in plain
     assert "pre_build_script" not in plain
 
 
 def test_s3_cache_uses_camel_case_keys_and_a_secret_or_identity(variants_synth: SynthOutput):
-    values, entry = _runners(variants_synth.stack("runners-full"))["docker"]
+    values, entry = runner_configs(variants_synth.stack("runners-full"))["docker"]
     cache = entry["cache"]
     assert cache["Type"] == "s3"
     assert cache["Shared"] is True
@@ -413,7 +406,7 @@ def test_s3_cache_uses_camel_case_keys_and_a_secret_or_identity(variants_synth: 
     assert values["runners"]["cache"]["secretName"].startswith("${kubernetes_secret_v1.")
     doc = variants_synth.stack("runners-full")
     assert doc["variable"]["runner_cache_secret_access_key"]["sensitive"] is True
-    values, entry = _runners(variants_synth.stack("runners-external"))["docker"]
+    values, entry = runner_configs(variants_synth.stack("runners-external"))["docker"]
     assert entry["cache"]["s3"]["AuthenticationType"] == "iam"
     assert "cache" not in values["runners"]
     annotations = values["serviceAccount"]["annotations"]
@@ -424,7 +417,7 @@ def test_s3_cache_uses_camel_case_keys_and_a_secret_or_identity(variants_synth: 
 
 def test_every_namespace_has_a_quota_and_limit_range(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in runner_stacks(synth):
             quotas = resources(doc, "kubernetes_resource_quota_v1")
             ranges = resources(doc, "kubernetes_limit_range_v1")
             assert len(quotas) == len(ranges) == 3, stack
@@ -438,7 +431,7 @@ def test_priority_classes_rank_managers_above_jobs(example_synth: SynthOutput):
     manager, job = classes["gitlab-runners-manager"], classes["gitlab-runners-job"]
     assert manager["value"] > 0 > job["value"]
     assert job["preemption_policy"] == "Never"
-    values, entry = _runners(doc)["docker"]
+    values, entry = runner_configs(doc)["docker"]
     assert values["priorityClassName"] == "gitlab-runners-manager"
     assert entry["kubernetes"]["priority_class_name"] == "gitlab-runners-job"
 
@@ -465,7 +458,7 @@ def test_agent_access_binds_gitlab_groups(variants_synth: SynthOutput):
 
 
 def test_job_placement_is_separate_from_manager_placement(variants_synth: SynthOutput):
-    values, entry = _runners(variants_synth.stack("runners-full"))["docker"]
+    values, entry = runner_configs(variants_synth.stack("runners-full"))["docker"]
     assert values["nodeSelector"] == {"pool": "system"}
     assert "tolerations" not in values
     kube = entry["kubernetes"]

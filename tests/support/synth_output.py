@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,23 @@ def strings_in(value: Any) -> Iterator[str]:
             yield from strings_in(v)
     elif isinstance(value, str):
         yield value
+
+
+def runner_stacks(synth: SynthOutput) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, document) of every runners-<env> stack."""
+    for name, doc in synth.stacks():
+        if name.startswith("runners-"):
+            yield name, doc
+
+
+def runner_configs(doc: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Runner type (``nix_protected``, ...) -> (Helm values, parsed ``[[runners]]`` entry)."""
+    out = {}
+    for release in helm_releases(doc).values():
+        assert release["chart"] == "gitlab-runner"
+        values = yaml.safe_load(release["values"][0])
+        config = tomllib.loads(values["runners"]["config"])
+        (entry,) = config["runners"]
+        kind = release["name"].removeprefix("gitlab-runner-").replace("-", "_")
+        out[kind] = (values, entry)
+    return out

@@ -166,13 +166,18 @@ def test_stacks_prints_apply_order_one_per_line():
     assert proc.stdout.splitlines() == ["platform-prod", "runners-prod", "attic-prod"]
 
 
-def test_synth_warns_about_the_archived_minio_backend(tmp_path: Path):
+def test_synth_warns_about_choices_that_weaken_the_defaults(tmp_path: Path):
     proc = _run("synth", "--config", str(DATA / "variants.yaml"), "--outdir", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert warnings == [
         "warning: full: attic.storage.backend 'minio' - MinIO's open-source project was "
-        "archived in 2026 and gets no security fixes; prefer 'seaweedfs' or 's3'"
+        "archived in 2026 and gets no security fixes; prefer 'seaweedfs' or 's3'",
+        "warning: external: runners.types.dind.jobs has no node_selector: privileged dind job "
+        "pods may run beside Postgres, atticd and other jobs, and a container escape there "
+        "reaches them",
+        "warning: incluster: runners.attic.unprotected_push is true: jobs of every branch and "
+        "merge request can push to the Attic cache that every consumer trusts",
     ]
 
 

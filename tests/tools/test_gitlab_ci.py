@@ -225,7 +225,9 @@ def test_plan_artifacts_are_what_the_driver_writes() -> None:
             folder + ".terraform.lock.hcl",
         ], name
         assert job["artifacts"]["reports"]["terraform"] == folder + tofu.PLAN_REPORT
-        assert job["artifacts"]["access"] == "developer"  # a saved plan holds secrets
+        # A saved plan holds secrets: nobody downloads it; the apply job gets it via needs.
+        assert job["artifacts"]["access"] == "none"
+        assert job["artifacts"]["expire_in"] == "12 hours"
         assert job["needs"] == ["synth"]
 
 

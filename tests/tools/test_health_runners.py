@@ -161,7 +161,10 @@ def test_a_runner_paused_by_the_config_is_skipped(
     runners = yaml.safe_load(EXAMPLE_CONFIG.read_text())["runners"]
     runners["types"] = {
         "docker": {"gitlab": {"paused": True, "description": "docker runner of dev"}},
-        **{name: {"enabled": False} for name in ("dind", "nix", "rocky8", "rocky9")},
+        **{
+            name: {"enabled": False}
+            for name in ("dind", "nix", "nix_protected", "rocky8", "rocky9")
+        },
     }
     runners["attic"] = {"enabled": False}
     config = write_config(tmp_path, runners=runners)
