@@ -26,6 +26,7 @@ from config_model.base import (
     resources_field,
 )
 from upstream_formats.attic_tokens import NAMESPACE, build_claims, resolve_permissions
+from upstream_formats.postgres_options import TIME_SETTING
 
 
 def _slash_url(value: str) -> str:
@@ -58,6 +59,11 @@ class AtticApi(StrictModel):
         default_factory=list,
         description="Namespaces whose pods call atticd (and in-cluster storage) directly, "
         "e.g. CI runners; everything else comes through the ingress.",
+    )
+    statement_timeout: Annotated[str, Field(pattern=TIME_SETTING)] | None = Field(
+        default="60s",
+        description="Postgres statement_timeout of the API's own database sessions (units ms, "
+        "s, min, h, d); null: none. Migrations and garbage collection never get one.",
     )
 
 

@@ -131,6 +131,7 @@ class AtticStack(TerraformStack):
                 api_resources=compute(attic.api.resources),
                 gc_resources=compute(attic.gc.resources),
                 termination_grace_seconds=attic.api.termination_grace_seconds,
+                api_statement_timeout=attic.api.statement_timeout,
                 gc_schedule=attic.gc.schedule,
                 probe_host=allowed_hosts[0],
                 service_account_annotations=storage.service_account_annotations,

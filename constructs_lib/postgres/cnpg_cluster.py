@@ -19,8 +19,9 @@ POSTGRES_PORT = 5432
 STATUS_PORT = 8000  # instance manager; the operator polls it
 METRICS_PORT = 9187
 
+# No cluster-wide statement_timeout: it would also cut migrations and bulk deletes, whose
+# statements grow with the data. Clients that want one set it for their own sessions.
 DEFAULT_PARAMETERS: Mapping[str, str] = {
-    "statement_timeout": "60s",
     "idle_in_transaction_session_timeout": "10min",
     "log_statement": "ddl",
     "log_connections": "on",

@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from config_model.loader import LoadedConfig, load_config
+from tests.conftest import DATA
+from tests.support.pg_session import effective_setting, expand_env
 from tests.support.synth_output import SynthOutput, resources
 
 
@@ -248,13 +251,48 @@ def test_postgres_cluster_is_hardened(all_synths: list[SynthOutput]):
             "hostnossl all all all reject",
         ]
         params = spec["postgresql"]["parameters"]
-        assert params["statement_timeout"] == "60s"
         assert params["log_statement"] == "ddl"
         assert params["log_connections"] == "on"
         assert spec["affinity"]["enablePodAntiAffinity"] is True
         assert "@sha256:" in spec["imageName"]
         assert set(spec["resources"]) == {"requests", "limits"}
         assert "monitoring" not in spec  # enablePodMonitor is deprecated; a PodMonitor instead
+
+
+# The shape of the ``uri`` key in CNPG's ``<cluster>-app`` Secret.
+_PG_URI = "postgresql://attic:secret@attic-pg-rw.attic:5432/attic"
+
+
+def test_only_the_api_sessions_get_a_statement_timeout(
+    example_config: LoadedConfig, example_synth: SynthOutput, variants_synth: SynthOutput
+):
+    """Migrations and garbage collection run statements that grow with the cache (ALTER TABLE,
+    bulk DELETEs): Postgres must not cut them; the API's sessions get the configured bound."""
+    seen: set[str] = set()
+    variants = load_config(DATA / "variants.yaml")
+    for config, synth in ((example_config, example_synth), (variants, variants_synth)):
+        for env_name, env in config.environments.items():
+            doc = synth.stack(f"attic-{env_name}")
+            (cluster,) = _manifests(doc, "Cluster")
+            parameters = cluster["spec"]["postgresql"]["parameters"]
+            for _rtype, address, spec in _pod_specs(doc):
+                for container in spec["container"]:
+                    env_vars = container.get("env", [])
+                    if not any(v["name"] == "ATTIC_PG_URI" for v in env_vars):
+                        continue
+                    url = expand_env(
+                        env_vars, "ATTIC_SERVER_DATABASE_URL", {"ATTIC_PG_URI": _PG_URI}
+                    )
+                    mode = container["args"][container["args"].index("--mode") + 1]
+                    seen.add(mode)
+                    wanted = (
+                        env.config.attic.api.statement_timeout or "0"
+                        if mode == "api-server"
+                        else "0"
+                    )
+                    timeout = effective_setting(url, parameters, "statement_timeout")
+                    assert timeout == wanted, (env_name, address, mode)
+    assert seen == {"api-server", "db-migrations", "garbage-collector", "garbage-collector-once"}
 
 
 def test_backups_use_the_plugin_daily_with_30_day_retention(example_synth: SynthOutput):
