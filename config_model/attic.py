@@ -220,9 +220,44 @@ class AtticStorage(StrictModel):
     minio: MinioStorage = Field(default_factory=MinioStorage)
 
 
+class ClientIp(StrictModel):
+    """How the ingress controller tells one client from another for the rate limit."""
+
+    source: Literal["remote_address", "forwarded_for", "header"] = Field(
+        default="remote_address",
+        description="'remote_address': the connection's address (right when clients reach the "
+        "controller directly or the load balancer keeps their address); 'forwarded_for': an "
+        "X-Forwarded-For entry (Traefik only, with forwardedHeaders.trustedIPs set for your "
+        "proxies, or Traefik strips the header and every client shares one limit); 'header': "
+        "a header your proxy sets (Traefik only).",
+    )
+    depth: int | None = Field(
+        default=None,
+        ge=1,
+        description="forwarded_for: the entry this far from the right (1: the address your "
+        "nearest proxy saw).",
+    )
+    excluded_ips: list[Cidr] = Field(
+        default_factory=list,
+        description="forwarded_for, instead of depth: your proxies' ranges; the first entry "
+        "from the right outside them is the client.",
+    )
+    header: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="header: its name, e.g. CF-Connecting-IP.",
+    )
+
+
 class RateLimit(StrictModel):
+    """Per-client limit on atticd's API (/_api/: cache administration, uploads). Binary cache
+    reads (nix-cache-info, narinfo, NARs) are never limited."""
+
     average: int = Field(default=100, ge=1, description="Requests per second per client.")
-    burst: int = Field(default=200, ge=1)
+    burst: int = Field(
+        default=200, ge=1, description="Requests at once above the average (nginx: a multiple)."
+    )
+    client_ip: ClientIp = Field(default_factory=ClientIp)
 
 
 # The ports the controllers' pods listen on, which is what a NetworkPolicy sees once kube-proxy
@@ -273,7 +308,8 @@ class AtticIngress(StrictModel):
     )
     rate_limit: RateLimit | None = Field(
         default_factory=RateLimit,
-        description="Traefik rateLimit middleware per client IP; null disables it.",
+        description="Per-client limit on the API paths (Traefik Middleware or nginx "
+        "annotations); null disables it.",
     )
 
     def pod_ports(self) -> list[int]:

@@ -87,6 +87,7 @@ def attic_problems(config: OrganizationConfig) -> Problems:
                 )
             )
     problems += _operations_problems(config)
+    problems += _rate_limit_problems(attic)
     if attic.api.min_replicas > attic.api.max_replicas:
         problems.append(
             (
@@ -95,6 +96,67 @@ def attic_problems(config: OrganizationConfig) -> Problems:
                 attic.api.min_replicas,
             )
         )
+    return problems
+
+
+def _rate_limit_problems(attic: Attic) -> Problems:
+    """The client-IP source needs exactly its own settings; nginx has neither per-Ingress
+    client-IP choice nor an absolute burst."""
+    limit = attic.ingress.rate_limit
+    if limit is None or not attic.ingress.enabled:
+        return []
+    path = ("attic", "ingress", "rate_limit")
+    client = limit.client_ip
+    problems: Problems = []
+    given = {
+        "depth": client.depth is not None,
+        "excluded_ips": bool(client.excluded_ips),
+        "header": client.header is not None,
+    }
+    wanted = {
+        "remote_address": (),
+        "forwarded_for": ("depth", "excluded_ips"),
+        "header": ("header",),
+    }[client.source]
+    for key, is_set in given.items():
+        if is_set and key not in wanted:
+            problems.append(
+                (
+                    (*path, "client_ip", key),
+                    f"is not used with source '{client.source}'",
+                    getattr(client, key),
+                )
+            )
+    if client.source == "forwarded_for" and given["depth"] == given["excluded_ips"]:
+        problems.append(
+            (
+                (*path, "client_ip", "source"),
+                "forwarded_for needs exactly one of depth or excluded_ips (Traefik lets depth "
+                "override excluded_ips)",
+                client.source,
+            )
+        )
+    if client.source == "header" and not given["header"]:
+        problems.append(((*path, "client_ip", "header"), "is required with source 'header'", None))
+    if attic.ingress.controller == "nginx":
+        if client.source != "remote_address":
+            problems.append(
+                (
+                    (*path, "client_ip", "source"),
+                    "ingress-nginx limits by the address its own real-IP settings give "
+                    "(use-forwarded-headers, use-proxy-protocol); allowed: remote_address",
+                    client.source,
+                )
+            )
+        if limit.burst % limit.average:
+            problems.append(
+                (
+                    (*path, "burst"),
+                    f"must be a multiple of average ({limit.average}): ingress-nginx allows "
+                    "limit-rps x limit-burst-multiplier",
+                    limit.burst,
+                )
+            )
     return problems
 
 

@@ -14,10 +14,16 @@ from config_model.attic import Attic
 from config_model.base import deep_merge
 from config_model.loader import ResolvedEnvironment
 from config_model.wiring import attic_client_namespaces
-from constructs_lib.attic.attic_server import SERVICE_PORT, AtticServer, AtticServerProps
+from constructs_lib.attic.attic_server import (
+    API_PATH_PREFIX,
+    SERVICE_PORT,
+    AtticServer,
+    AtticServerProps,
+)
 from constructs_lib.attic.cache_warm import DEFAULT_NAME as WARM
 from constructs_lib.attic.pod import HTTP_PORT, DatabaseRef
 from constructs_lib.attic.signing_key import AtticSigningKey, AtticSigningKeyProps
+from constructs_lib.kubernetes.rate_limit import ClientIp, RateLimitProps
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
 from constructs_lib.kubernetes.traffic_policy import (
     EVERY_NAMESPACE,
@@ -26,12 +32,7 @@ from constructs_lib.kubernetes.traffic_policy import (
     TrafficPolicy,
     TrafficPolicyProps,
 )
-from constructs_lib.kubernetes.web_ingress import (
-    RateLimitProps,
-    Route,
-    WebIngress,
-    WebIngressProps,
-)
+from constructs_lib.kubernetes.web_ingress import Route, WebIngress, WebIngressProps
 from constructs_lib.postgres.barman_object_store import (
     BarmanObjectStore,
     BarmanObjectStoreProps,
@@ -142,7 +143,6 @@ class AtticStack(TerraformStack):
         _policies(self, env, ns, storage, database=database, server=server)
         if attic.ingress.enabled:
             ingress = attic.ingress
-            rate = ingress.rate_limit if ingress.controller == "traefik" else None
             WebIngress(
                 self,
                 "Ingress",
@@ -157,9 +157,7 @@ class AtticStack(TerraformStack):
                     class_name=ingress.class_name,
                     cluster_issuer=ingress.cluster_issuer,
                     acme_http01=ingress.acme_http01,
-                    rate_limit=RateLimitProps(average=rate.average, burst=rate.burst)
-                    if rate
-                    else None,
+                    rate_limit=_api_rate_limit(attic),
                     routes=_cache_routes(attic, server.service_name) if slo else (),
                 ),
             )
@@ -356,6 +354,25 @@ def _policies(
             pod_selector=pg_pods,
             ingress=postgres_in,
             egress=postgres_out,
+        ),
+    )
+
+
+def _api_rate_limit(attic: Attic) -> RateLimitProps | None:
+    """The limit on atticd's API only: behind one NAT address every Nix client shares a
+    client's allowance, and a 429 on narinfo makes Nix drop the substituter."""
+    limit = attic.ingress.rate_limit
+    if limit is None:
+        return None
+    client = limit.client_ip
+    return RateLimitProps(
+        average=limit.average,
+        burst=limit.burst,
+        paths=(API_PATH_PREFIX,),
+        client_ip=ClientIp(
+            depth=client.depth or 0,
+            excluded_ips=tuple(client.excluded_ips),
+            header=client.header,
         ),
     )
 

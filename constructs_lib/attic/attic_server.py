@@ -33,6 +33,10 @@ from upstream_formats.humantime import parse_duration
 from upstream_formats.postgres_options import TIME_SETTING
 
 SERVICE_PORT = 80
+# atticd's API: cache administration, get-missing-paths and uploads (attic
+# server/src/api/v1/mod.rs). The binary cache (/<cache>/nix-cache-info, narinfo, nar/) is
+# outside it.
+API_PATH_PREFIX = "/_api/"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

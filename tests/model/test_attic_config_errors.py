@@ -67,6 +67,16 @@ from tests.support.config_files import config_errors, config_with, valid_with, w
             "attic.ingress.controller_ports: list should have at least 1 item",
         ),
         ("attic.ingress.controller_ports", [0], "attic.ingress.controller_ports.0: input should"),
+        (
+            "attic.ingress.rate_limit",
+            {"client_ip": {"source": "forwarded_for", "excluded_ips": ["10.0.0.0/33"]}},
+            "attic.ingress.rate_limit.client_ip.excluded_ips.0: must be an address range",
+        ),
+        (
+            "attic.api.statement_timeout",
+            "60",
+            "attic.api.statement_timeout: has the wrong format (got '60'",
+        ),
         ("attic.compression.type", "gzip", "attic.compression.type: not an allowed value"),
         (
             "attic.image",
@@ -271,6 +281,41 @@ def test_attic_keys_get_one_clear_line(tmp_path: Path, path: str, value: Any, ex
             {},
             "attic.dns.proxied",
             "Cloudflare's proxy caps request bodies at 100 MB",
+        ),
+        (
+            {"ingress": {"rate_limit": {"client_ip": {"source": "forwarded_for"}}}},
+            {},
+            "attic.ingress.rate_limit.client_ip.source",
+            "forwarded_for needs exactly one of depth or excluded_ips",
+        ),
+        (
+            {"ingress": {"rate_limit": {"client_ip": {"depth": 1}}}},
+            {},
+            "attic.ingress.rate_limit.client_ip.depth",
+            "is not used with source 'remote_address'",
+        ),
+        (
+            {"ingress": {"rate_limit": {"client_ip": {"source": "header"}}}},
+            {},
+            "attic.ingress.rate_limit.client_ip.header",
+            "is required with source 'header'",
+        ),
+        (
+            {"ingress": {"controller": "nginx", "rate_limit": {"burst": 150}}},
+            {},
+            "attic.ingress.rate_limit.burst",
+            "must be a multiple of average (100): ingress-nginx allows limit-rps x",
+        ),
+        (
+            {
+                "ingress": {
+                    "controller": "nginx",
+                    "rate_limit": {"client_ip": {"source": "header", "header": "X-Real-Ip"}},
+                }
+            },
+            {},
+            "attic.ingress.rate_limit.client_ip.source",
+            "ingress-nginx limits by the address its own real-IP settings give",
         ),
         (
             {"bazel_cache": {"enabled": True, "min_replicas": 4, "max_replicas": 2}},

@@ -34,6 +34,23 @@ def resources(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
     return doc.get("resource", {}).get(rtype, {})
 
 
+def stacks_of_kind(synths: list[SynthOutput], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every ``<kind>-<env>`` stack of the synths, by name."""
+    for synth in synths:
+        for name, doc in synth.stacks():
+            if name.startswith(f"{kind}-"):
+                yield name, doc
+
+
+def manifests(doc: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The ``kubernetes_manifest`` objects of one kind."""
+    return [
+        item["manifest"]
+        for item in resources(doc, "kubernetes_manifest").values()
+        if item["manifest"]["kind"] == kind
+    ]
+
+
 def addresses(doc: dict[str, Any]) -> list[str]:
     """Every resource, data source and output address of a stack, sorted."""
     found = [f"{t}.{n}" for t, items in doc.get("resource", {}).items() for n in items]
