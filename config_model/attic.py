@@ -101,6 +101,29 @@ class AtticCompression(StrictModel):
     level: int | None = Field(default=None, description="Default: atticd's (zstd 8).")
 
 
+class BackupS3(StrictModel):
+    """An S3 endpoint outside the cluster for the Postgres backups."""
+
+    endpoint: EndpointUrl | None = Field(
+        default=None, description="S3 API URL. Default: AWS S3 in the region."
+    )
+    region: str = Field(default="us-east-1", min_length=1, description="'auto' for R2.")
+    credentials: Literal["variables", "secret", "workload_identity"] = Field(
+        default="variables",
+        description="'variables': TF_VAR_backup_s3_access_key_id/..._secret_access_key; "
+        "'secret': an existing Secret in attic.namespace with keys access_key_id and "
+        "secret_access_key (secret_name); 'workload_identity': the Postgres pods' identity.",
+    )
+    secret_name: K8sName | None = Field(
+        default=None, description="credentials 'secret': that Secret's name."
+    )
+    service_account_annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="workload_identity: annotations for the Postgres service account "
+        "(e.g. eks.amazonaws.com/role-arn).",
+    )
+
+
 class DatabaseBackup(StrictModel):
     """Barman Cloud plugin backups of the Postgres cluster to object storage."""
 
@@ -111,7 +134,23 @@ class DatabaseBackup(StrictModel):
         description="Base backup schedule: 6 fields, seconds first (02:00 daily).",
     )
     retention: str = Field(default="30d", pattern=r"^[1-9][0-9]*[dwm]$")
-    bucket: str = Field(default="attic-pg-backups", pattern=BUCKET)
+    bucket: str = Field(
+        default="attic-pg-backups",
+        pattern=BUCKET,
+        description="Bucket of the backups, one folder per cluster name; with s3, one bucket "
+        "(or cluster name) per environment.",
+    )
+    s3: BackupS3 | None = Field(
+        default=None,
+        description="Back up to this S3 endpoint, outside the cluster. Default: attic.storage, "
+        "which with seaweedfs and minio is inside the cluster, beside the cache.",
+    )
+    in_cluster: Literal["warn", "refuse", "allow"] = Field(
+        default="warn",
+        description="Backups inside the cluster (seaweedfs/minio storage, no s3) in an "
+        "environment with protect_stateful: losing that storage loses the database and its "
+        "backups together. 'warn' on every command, 'refuse' them, or 'allow' them silently.",
+    )
 
 
 class DatabaseRecovery(StrictModel):
@@ -177,6 +216,14 @@ class SeaweedfsStorage(StrictModel):
     """In-cluster SeaweedFS (Apache-2.0, maintained)."""
 
     namespace: K8sName = Field(default="attic-storage")
+    filer_store: Literal["auto", "postgres", "leveldb"] = Field(
+        default="auto",
+        description="Where the filer keeps its index of which chunks make each object (lose "
+        "it and every NAR is lost): 'postgres': a database in attic's Postgres cluster, so "
+        "its backups and point-in-time recovery cover it; 'leveldb': the filer's volume, no "
+        "backup; 'auto': postgres, unless the Postgres backups are stored in this SeaweedFS "
+        "(a restore would need the index it restores), then leveldb.",
+    )
     volume_size: Quantity = "100Gi"
     storage_class: K8sName | None = None
     resources: Resources = resources_field("250m", "512Mi", "2", "2Gi")

@@ -7,6 +7,7 @@ from config_model.attic import Attic, token_can_push, token_secret
 from config_model.attic_operations import MIN_ROTATE_WINDOW_SECONDS, TOKEN_TYPE_DEFAULTS, AtticToken
 from config_model.base import Problems
 from config_model.organization import OrganizationConfig
+from config_model.wiring import backup_store_in_cluster
 
 
 def attic_problems(config: OrganizationConfig) -> Problems:
@@ -86,6 +87,7 @@ def attic_problems(config: OrganizationConfig) -> Problems:
                     recovery.source_cluster,
                 )
             )
+    problems += _backup_problems(config)
     problems += _operations_problems(config)
     problems += _rate_limit_problems(attic)
     if attic.api.min_replicas > attic.api.max_replicas:
@@ -94,6 +96,50 @@ def attic_problems(config: OrganizationConfig) -> Problems:
                 ("attic", "api", "min_replicas"),
                 f"must not exceed attic.api.max_replicas ({attic.api.max_replicas})",
                 attic.api.min_replicas,
+            )
+        )
+    return problems
+
+
+def _backup_problems(config: OrganizationConfig) -> Problems:
+    """Backup credentials name exactly what they use; SeaweedFS's file index cannot live in the
+    database whose backups that SeaweedFS stores."""
+    attic = config.attic
+    problems: Problems = []
+    s3 = attic.database.backup.s3
+    path = ("attic", "database", "backup", "s3")
+    if s3 is not None:
+        if s3.credentials == "secret" and s3.secret_name is None:
+            problems.append(((*path, "secret_name"), "is required with credentials 'secret'", None))
+        if s3.credentials != "secret" and s3.secret_name is not None:
+            problems.append(
+                (
+                    (*path, "secret_name"),
+                    f"is only read with credentials 'secret' (credentials is '{s3.credentials}')",
+                    s3.secret_name,
+                )
+            )
+        if s3.credentials != "workload_identity" and s3.service_account_annotations:
+            problems.append(
+                (
+                    (*path, "service_account_annotations"),
+                    "are only set with credentials 'workload_identity'",
+                    s3.service_account_annotations,
+                )
+            )
+    storage = attic.storage
+    if (
+        storage.backend == "seaweedfs"
+        and storage.seaweedfs.filer_store == "postgres"
+        and backup_store_in_cluster(config)
+    ):
+        problems.append(
+            (
+                ("attic", "storage", "seaweedfs", "filer_store"),
+                "'postgres' puts SeaweedFS's file index in the database whose backups this "
+                "SeaweedFS stores: a restore would need the index it restores; allowed: auto, "
+                "leveldb, or back up off the cluster (attic.database.backup.s3)",
+                storage.seaweedfs.filer_store,
             )
         )
     return problems

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdktf import ITerraformDependable, TerraformOutput, TerraformStack
+from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from config_model.attic import Attic
@@ -33,27 +33,25 @@ from constructs_lib.kubernetes.traffic_policy import (
     TrafficPolicyProps,
 )
 from constructs_lib.kubernetes.web_ingress import Route, WebIngress, WebIngressProps
-from constructs_lib.postgres.barman_object_store import (
-    BarmanObjectStore,
-    BarmanObjectStoreProps,
-)
 from constructs_lib.postgres.cnpg_cluster import (
     METRICS_PORT,
     POSTGRES_PORT,
     STATUS_PORT,
-    ClusterBackup,
-    ClusterRecovery,
     CnpgCluster,
-    CnpgClusterProps,
 )
-from constructs_lib.versions import ATTIC_IMAGE, POSTGRESQL_IMAGE
+from constructs_lib.versions import ATTIC_IMAGE
+from stacks.attic_database import build_storage_and_database
 from stacks.attic_endpoints import api_endpoint, attic_host, in_cluster_url
 from stacks.attic_operations import build_operations, storage_host
-from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
+from stacks.attic_storage import (
+    BackupWiring,
+    StorageWiring,
+    compute,
+    image_pin,
+)
 from stacks.backend import gitlab_state_backend
 from stacks.providers import cluster_providers, generator_providers
 
-OBJECT_STORE = "pg-backups"
 # The Kubernetes API server is not a pod and its address is cluster-specific; Postgres
 # instance managers must reach it, on the ports API servers listen on.
 API_SERVER_PORTS = (443, 6443)
@@ -81,28 +79,8 @@ class AtticStack(TerraformStack):
             SecureNamespaceProps(name=attic.namespace, deny_egress=True, protect=protect),
         )
         ns = namespace.name
-        backups = attic.database.backup.enabled
         host = attic_host(env)
-        storage = build_storage(self, env, ns, backups or attic.database.recovery is not None)
-
-        store_ready: list[ITerraformDependable] = list(storage.depends_on)
-        if storage.backup is not None:
-            store = BarmanObjectStore(
-                self,
-                "BackupStore",
-                BarmanObjectStoreProps(
-                    name=OBJECT_STORE,
-                    namespace=ns,
-                    bucket=storage.backup.bucket,
-                    endpoint_url=storage.backup.url,
-                    credentials=storage.backup.credentials,
-                    retention=attic.database.backup.retention,
-                    protect=protect,
-                    depends_on=tuple(storage.depends_on),
-                ),
-            )
-            store_ready.append(store.store.resource)
-        database = _database(self, env, ns, storage, store_ready)
+        storage, database, backup = build_storage_and_database(self, env, ns)
 
         signing = AtticSigningKey(
             self, "SigningKey", AtticSigningKeyProps(namespace=ns, protect=protect)
@@ -140,7 +118,7 @@ class AtticStack(TerraformStack):
                 route_services=(BINARY_CACHE_SERVICE, CACHE_INFO_SERVICE) if slo else (),
             ),
         )
-        _policies(self, env, ns, storage, database=database, server=server)
+        _policies(self, env, ns, storage, backup, database=database, server=server)
         if attic.ingress.enabled:
             ingress = attic.ingress
             WebIngress(
@@ -222,46 +200,6 @@ class AtticStack(TerraformStack):
             TerraformOutput(self, name, value=value, description=description)
 
 
-def _database(
-    scope: Construct,
-    env: ResolvedEnvironment,
-    ns: str,
-    storage: StorageWiring,
-    store_ready: list[ITerraformDependable],
-) -> CnpgCluster:
-    db = env.config.attic.database
-    recovery = db.recovery
-    return CnpgCluster(
-        scope,
-        "Postgres",
-        CnpgClusterProps(
-            name=db.cluster_name,
-            namespace=ns,
-            instances=db.instances,
-            storage_size=db.storage_size,
-            storage_class=db.storage_class,
-            resources=compute(db.resources),
-            image=image_pin(db.image, POSTGRESQL_IMAGE),
-            anti_affinity=db.anti_affinity,
-            database="attic",
-            backup=ClusterBackup(object_store=OBJECT_STORE, schedule=db.backup.schedule)
-            if db.backup.enabled
-            else None,
-            recovery=ClusterRecovery(
-                object_store=OBJECT_STORE,
-                source_cluster=recovery.source_cluster,
-                target_time=recovery.target_time,
-            )
-            if recovery
-            else None,
-            service_account_annotations=storage.service_account_annotations,
-            pod_monitor=env.config.monitoring.prometheus_operator,
-            protect=env.settings.protect_stateful,
-            depends_on=store_ready,
-        ),
-    )
-
-
 def _server_config(
     attic: Attic, storage: StorageWiring, endpoint: str, allowed_hosts: list[str]
 ) -> dict[str, Any]:
@@ -303,6 +241,7 @@ def _policies(
     env: ResolvedEnvironment,
     ns: str,
     storage: StorageWiring,
+    backup: BackupWiring | None,
     *,
     database: CnpgCluster,
     server: AtticServer,
@@ -332,6 +271,11 @@ def _policies(
         Rule(
             peers=[Peer(pod_labels=server.labels), Peer(pod_labels=pg_pods)], ports=[POSTGRES_PORT]
         ),
+        *(
+            [Rule(peers=storage.database_clients, ports=[POSTGRES_PORT])]
+            if storage.database_clients
+            else []
+        ),
         Rule(
             peers=[Peer(pod_labels=pg_pods), Peer(namespace=config.platform.namespaces.cnpg)],
             ports=[POSTGRES_PORT, STATUS_PORT],
@@ -343,8 +287,8 @@ def _policies(
         Rule(peers=[Peer(pod_labels=pg_pods)], ports=[POSTGRES_PORT, STATUS_PORT]),
         Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=list(API_SERVER_PORTS)),
     ]
-    if storage.backup is not None:
-        postgres_out += storage.backup.egress
+    if backup is not None:
+        postgres_out += backup.endpoint.egress
     TrafficPolicy(
         scope,
         "PostgresPolicy",

@@ -64,6 +64,20 @@ class ClusterRecovery:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ManagedRole:
+    """A login role the operator keeps in the cluster (``spec.managed.roles``).
+
+    Attributes:
+        name: role name.
+        password_secret: ``kubernetes.io/basic-auth`` Secret in the cluster's namespace whose
+            ``username`` is ``name``.
+    """
+
+    name: str
+    password_secret: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CnpgClusterProps:
     """Props of :class:`CnpgCluster`.
 
@@ -83,6 +97,7 @@ class CnpgClusterProps:
             Default - none.
         backup: WAL archiving and scheduled backups. Default - none.
         recovery: bootstrap from backups (point-in-time recovery). Default - none.
+        roles: further login roles, e.g. for another service's database. Default - none.
         service_account_annotations: for workload identity towards object storage.
             Default - none.
         pod_monitor: create a ``PodMonitor`` (the Cluster's own flag is deprecated).
@@ -107,6 +122,7 @@ class CnpgClusterProps:
     parameters: Mapping[str, str] = field(default_factory=dict)
     backup: ClusterBackup | None = None
     recovery: ClusterRecovery | None = None
+    roles: Sequence[ManagedRole] = ()
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
     pod_monitor: bool = False
     protect: bool = False
@@ -135,6 +151,12 @@ class CnpgCluster(Construct):
                     f"parameters.{k}: values are strings (got {v!r})"
                     for k, v in props.parameters.items()
                     if not isinstance(v, str)
+                ),
+                *(
+                    f"roles: {r.name!r} is the application database's owner, which the "
+                    "operator already manages"
+                    for r in props.roles
+                    if r.name == props.database
                 ),
             ],
         )
@@ -166,6 +188,18 @@ class CnpgCluster(Construct):
         if props.service_account_annotations:
             spec["serviceAccountTemplate"] = {
                 "metadata": {"annotations": dict(props.service_account_annotations)}
+            }
+        if props.roles:
+            spec["managed"] = {
+                "roles": [
+                    {
+                        "name": role.name,
+                        "ensure": "present",
+                        "login": True,
+                        "passwordSecret": {"name": role.password_secret},
+                    }
+                    for role in props.roles
+                ]
             }
         if props.backup is not None:
             spec["plugins"] = [

@@ -18,13 +18,19 @@ from constructs_lib.kubernetes.rate_limit import ClientIp, RateLimitProps
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
 from constructs_lib.kubernetes.web_ingress import WebIngress, WebIngressProps
-from constructs_lib.postgres.cnpg_cluster import ClusterBackup, CnpgCluster, CnpgClusterProps
+from constructs_lib.postgres.cnpg_cluster import (
+    ClusterBackup,
+    CnpgCluster,
+    CnpgClusterProps,
+    ManagedRole,
+)
+from constructs_lib.postgres.database_login import DatabaseLogin, DatabaseLoginProps
 from constructs_lib.storage.s3_credentials_secret import (
     S3CredentialsSecret,
     S3CredentialsSecretProps,
 )
 from constructs_lib.storage.s3_endpoint import StorageIdentity
-from constructs_lib.storage.seaweedfs import SeaweedFs, SeaweedFsProps
+from constructs_lib.storage.seaweedfs import FilerPostgres, SeaweedFs, SeaweedFsProps
 from constructs_lib.validation import PropsError
 from tests.support.ingress_routing import traefik_client
 from tests.support.synth_output import resources
@@ -217,6 +223,38 @@ def test_seaweedfs_release_name_must_contain_seaweedfs():
     with pytest.raises(PropsError, match="must contain 'seaweedfs'"):
         SeaweedFs(
             _stack(), "S", SeaweedFsProps(namespace="st", identities=[identity], release_name="s3")
+        )
+
+
+def test_seaweedfs_filer_database_needs_a_generated_password_and_tls():
+    identity = StorageIdentity(name="a", bucket="b", secret_namespace="n", secret_name="s")
+    filer = FilerPostgres(
+        host="pg-rw.attic.svc", database="fs", user="fs", password="hunter2", sslmode="prefer"
+    )
+    with pytest.raises(PropsError) as info:
+        SeaweedFs(
+            _stack(),
+            "S",
+            SeaweedFsProps(namespace="st", identities=[identity], filer_postgres=filer),
+        )
+    assert any(
+        p.startswith("filer_postgres.password: must be a reference") for p in info.value.problems
+    )
+    assert any(p.startswith("filer_postgres.sslmode: 'prefer'") for p in info.value.problems)
+
+
+def test_database_login_and_roles_refuse_names_postgres_would_need_quoted_or_owns():
+    with pytest.raises(PropsError, match="must be a lowercase identifier"):
+        DatabaseLogin(
+            _stack(), "L", DatabaseLoginProps(role="Seaweed-FS", namespace="n", secret_name="s")
+        )
+    with pytest.raises(PropsError, match="is the application database's owner"):
+        CnpgCluster(
+            _stack(),
+            "Pg",
+            CnpgClusterProps(
+                name="pg", namespace="n", roles=[ManagedRole(name="app", password_secret="s")]
+            ),
         )
 
 

@@ -212,8 +212,8 @@ def test_in_cluster_storage_is_reached_through_the_public_endpoint(example_synth
     assert set(hosts) == {"attic.example.com", "s3.attic.example.com"}
     backend = hosts["s3.attic.example.com"]["spec"]["rule"][0]["http"]["path"][0]["backend"]
     assert backend["service"] == {"name": "seaweedfs-s3", "port": {"number": 8333}}
-    # Backups stay inside the cluster.
-    (store,) = manifests(doc, "ObjectStore")
+    # Backups beside the cache (staging) use the internal address, never the public one.
+    (store,) = manifests(example_synth.stack("attic-staging"), "ObjectStore")
     assert store["spec"]["configuration"]["endpointURL"].startswith("http://seaweedfs-s3.")
 
 
@@ -269,40 +269,6 @@ def test_only_the_api_sessions_get_a_statement_timeout(attic_environments):
     assert seen == {"api-server", "db-migrations", "garbage-collector", "garbage-collector-once"}
 
 
-def test_backups_use_the_plugin_daily_with_30_day_retention(example_synth: SynthOutput):
-    doc = example_synth.stack("attic-prod")
-    (cluster,) = manifests(doc, "Cluster")
-    assert cluster["spec"]["plugins"] == [
-        {
-            "name": "barman-cloud.cloudnative-pg.io",
-            "isWALArchiver": True,
-            "parameters": {"barmanObjectName": "pg-backups"},
-        }
-    ]
-    (store,) = manifests(doc, "ObjectStore")
-    assert store["spec"]["retentionPolicy"] == "30d"
-    assert store["spec"]["configuration"]["destinationPath"] == "s3://attic-pg-backups/"
-    (scheduled,) = manifests(doc, "ScheduledBackup")
-    assert scheduled["spec"]["method"] == "plugin"
-    assert scheduled["spec"]["pluginConfiguration"] == {"name": "barman-cloud.cloudnative-pg.io"}
-    assert len(scheduled["spec"]["schedule"].split()) == 6
-    assert "backup" not in cluster["spec"]  # the deprecated in-tree path
-
-
-def test_point_in_time_recovery_bootstraps_from_the_object_store(variants_synth: SynthOutput):
-    (cluster,) = manifests(variants_synth.stack("attic-full"), "Cluster")
-    spec = cluster["spec"]
-    assert cluster["metadata"]["name"] == "attic-pg-restored"
-    assert spec["bootstrap"]["recovery"]["source"] == "origin"
-    assert spec["bootstrap"]["recovery"]["recoveryTarget"] == {"targetTime": "2026-11-20T09:30:00Z"}
-    (origin,) = spec["externalClusters"]
-    assert origin["plugin"]["parameters"] == {
-        "barmanObjectName": "pg-backups",
-        "serverName": "attic-pg",
-    }
-    assert spec["plugins"][0]["isWALArchiver"] is True  # the restored cluster archives again
-
-
 def test_pod_monitor_only_with_monitoring(all_synths: list[SynthOutput]):
     for synth in all_synths:
         for name, doc in synth.stacks():
@@ -338,7 +304,7 @@ def test_namespace_denies_egress_except_dns_and_listed_paths(example_synth: Synt
 
 
 def test_seaweedfs_keys_are_generated_and_scoped_per_bucket(example_synth: SynthOutput):
-    doc = example_synth.stack("attic-prod")
+    doc = example_synth.stack("attic-staging")  # backups in SeaweedFS: two identities
     (release,) = [r for r in resources(doc, "helm_release").values() if r["chart"] == "seaweedfs"]
     values = yaml.safe_load(release["values"][0])
     s3 = values["filer"]["s3"]

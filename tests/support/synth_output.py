@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,3 +89,37 @@ def strings_in(value: Any) -> Iterator[str]:
             yield from strings_in(v)
     elif isinstance(value, str):
         yield value
+
+
+_REFERENCE = re.compile(r"\$\{([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)")
+
+
+def dependencies(doc: dict[str, Any]) -> dict[str, set[str]]:
+    """Resource address -> the resources it waits for: ``depends_on`` and ``${...}``
+    references, as OpenTofu orders them."""
+    declared = doc.get("resource", {})
+    graph: dict[str, set[str]] = {}
+    for rtype, items in declared.items():
+        for name, body in items.items():
+            waits = set(body.get("depends_on", []))
+            content = {k: v for k, v in body.items() if k not in ("depends_on", "//")}
+            for text in strings_in(content):
+                for match in _REFERENCE.finditer(text):
+                    if match.group(2) in declared.get(match.group(1), {}):
+                        waits.add(f"{match.group(1)}.{match.group(2)}")
+            graph[f"{rtype}.{name}"] = waits
+    return graph
+
+
+def waits_for(graph: dict[str, set[str]], address: str, other: str) -> bool:
+    """Whether ``address`` waits, directly or not, for ``other``."""
+    seen: set[str] = set()
+    todo = [address]
+    while todo:
+        for dependency in graph.get(todo.pop(), ()):
+            if dependency == other:
+                return True
+            if dependency not in seen:
+                seen.add(dependency)
+                todo.append(dependency)
+    return False
