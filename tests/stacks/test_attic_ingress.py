@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stacks.attic_endpoints import attic_host
 from tests.support.ingress_routing import (
     ingress_paths,
     rate_limit,
@@ -38,7 +39,7 @@ def test_only_atticds_api_is_rate_limited(attic_environments):
         ingress = env.config.attic.ingress
         if not ingress.enabled:
             continue
-        paths = ingress_paths(doc, ingress.host or f"attic.{env.settings.domain}")
+        paths = ingress_paths(doc, attic_host(env))
         for request, is_api in _REQUESTS.items():
             limit = rate_limit(
                 doc, serving_path(paths, request, ingress.controller), ingress.controller
@@ -61,7 +62,7 @@ def test_traefik_counts_the_client_the_config_names(attic_environments):
         ingress = env.config.attic.ingress
         if not ingress.enabled or ingress.controller != "traefik" or ingress.rate_limit is None:
             continue
-        paths = ingress_paths(doc, ingress.host or f"attic.{env.settings.domain}")
+        paths = ingress_paths(doc, attic_host(env))
         spec = rate_limit(doc, serving_path(paths, "/_api/v1/upload-path", "traefik"), "traefik")
         assert spec is not None
         source = ingress.rate_limit.client_ip.source

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,13 +20,13 @@ from tests.support.runner_security import (
     pod_contexts,
     pod_security_problems,
 )
-from tests.support.synth_output import SynthOutput, helm_releases, namespace_name, resources
-
-
-def _runner_stacks(synth: SynthOutput) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, doc in synth.stacks():
-        if name.startswith("runners-"):
-            yield name, doc
+from tests.support.synth_output import (
+    SynthOutput,
+    helm_releases,
+    namespace_name,
+    resources,
+    stacks_of_kind,
+)
 
 
 def _runners(doc: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
@@ -83,14 +82,14 @@ def test_every_environment_has_a_runner_stack_applied_before_attic(example_synth
 
 
 def test_example_has_all_five_types_each_with_its_own_release(example_synth: SynthOutput):
-    for _, doc in _runner_stacks(example_synth):
+    for _, doc in stacks_of_kind([example_synth], "runners"):
         assert sorted(_runners(doc)) == sorted(RUNNER_TYPES)
 
 
 def test_every_rendered_runner_config_uses_only_known_keys(all_synths: list[SynthOutput]):
     checked = 0
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in stacks_of_kind([synth], "runners"):
             for kind, (_, entry) in _runners(doc).items():
                 assert toml_key_problems(entry) == [], f"{stack}/{kind}"
                 checked += 1
@@ -113,7 +112,7 @@ def test_key_check_catches_typos():
 
 def test_only_dind_runs_privileged_and_only_in_its_namespace(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in stacks_of_kind([synth], "runners"):
             namespaces = {
                 ns["metadata"]["name"]: ns["metadata"]["labels"]
                 for ns in resources(doc, "kubernetes_namespace_v1").values()
@@ -146,7 +145,7 @@ def test_every_job_container_passes_the_api_server_and_its_pod_security_level(
     escalate (Kubernetes refuses privileged without it)."""
     checked = set()
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in stacks_of_kind([synth], "runners"):
             levels = {
                 ns["metadata"]["name"]: ns["metadata"]["labels"][
                     "pod-security.kubernetes.io/enforce"
@@ -212,7 +211,7 @@ def test_dind_talks_tls_to_a_pinned_daemon_in_the_job_pod(example_synth: SynthOu
 
 def test_job_pods_carry_the_labels_cleanup_and_policy_select(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for _, doc in _runner_stacks(synth):
+        for _, doc in stacks_of_kind([synth], "runners"):
             for kind, (_, entry) in _runners(doc).items():
                 labels = entry["kubernetes"]["pod_labels"]
                 assert labels == {**JOB_POD_LABELS, "attic-iac/runner-type": kind}
@@ -222,7 +221,7 @@ def test_job_pods_carry_the_labels_cleanup_and_policy_select(all_synths: list[Sy
 
 def test_manager_is_hardened_with_explicit_least_privilege_rbac(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in stacks_of_kind([synth], "runners"):
             for kind, (values, _) in _runners(doc).items():
                 assert values["rbac"]["create"] is True
                 assert values["serviceAccount"]["create"] is True
@@ -260,7 +259,7 @@ def test_namespace_per_job_gets_cluster_wide_rights_and_cleanup(variants_synth: 
 
 def test_no_runner_token_ever_reaches_values_or_output(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for _, doc in _runner_stacks(synth):
+        for _, doc in stacks_of_kind([synth], "runners"):
             text = json.dumps(doc)
             assert "glrt-" not in text
             for values, _ in _runners(doc).values():
@@ -424,7 +423,7 @@ def test_s3_cache_uses_camel_case_keys_and_a_secret_or_identity(variants_synth: 
 
 def test_every_namespace_has_a_quota_and_limit_range(all_synths: list[SynthOutput]):
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in stacks_of_kind([synth], "runners"):
             quotas = resources(doc, "kubernetes_resource_quota_v1")
             ranges = resources(doc, "kubernetes_limit_range_v1")
             assert len(quotas) == len(ranges) == 3, stack

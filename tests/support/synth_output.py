@@ -91,35 +91,16 @@ def strings_in(value: Any) -> Iterator[str]:
         yield value
 
 
-_REFERENCE = re.compile(r"\$\{([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)")
+_REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)[.}\[]")
 
 
 def dependencies(doc: dict[str, Any]) -> dict[str, set[str]]:
-    """Resource address -> the resources it waits for: ``depends_on`` and ``${...}``
-    references, as OpenTofu orders them."""
-    declared = doc.get("resource", {})
+    """Resource address -> the resources OpenTofu creates before it: those it references
+    (``${type.name...}``) and those in its ``depends_on``."""
     graph: dict[str, set[str]] = {}
-    for rtype, items in declared.items():
-        for name, body in items.items():
-            waits = set(body.get("depends_on", []))
-            content = {k: v for k, v in body.items() if k not in ("depends_on", "//")}
-            for text in strings_in(content):
-                for match in _REFERENCE.finditer(text):
-                    if match.group(2) in declared.get(match.group(1), {}):
-                        waits.add(f"{match.group(1)}.{match.group(2)}")
-            graph[f"{rtype}.{name}"] = waits
+    for rtype, items in doc.get("resource", {}).items():
+        for name, item in items.items():
+            refs = {f"{t}.{n}" for t, n in _REFERENCE.findall(json.dumps(item))}
+            refs |= set(item.get("depends_on", []))
+            graph[f"{rtype}.{name}"] = {r for r in refs if not r.startswith(("var.", "data."))}
     return graph
-
-
-def waits_for(graph: dict[str, set[str]], address: str, other: str) -> bool:
-    """Whether ``address`` waits, directly or not, for ``other``."""
-    seen: set[str] = set()
-    todo = [address]
-    while todo:
-        for dependency in graph.get(todo.pop(), ()):
-            if dependency == other:
-                return True
-            if dependency not in seen:
-                seen.add(dependency)
-                todo.append(dependency)
-    return False
