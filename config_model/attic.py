@@ -26,6 +26,7 @@ from config_model.base import (
     resources_field,
 )
 from upstream_formats.attic_tokens import NAMESPACE, build_claims, resolve_permissions
+from upstream_formats.postgres_options import TIME_SETTING
 
 
 def _slash_url(value: str) -> str:
@@ -58,6 +59,11 @@ class AtticApi(StrictModel):
         default_factory=list,
         description="Namespaces whose pods call atticd (and in-cluster storage) directly, "
         "e.g. CI runners; everything else comes through the ingress.",
+    )
+    statement_timeout: Annotated[str, Field(pattern=TIME_SETTING)] | None = Field(
+        default="60s",
+        description="Postgres statement_timeout of the API's own database sessions (units ms, "
+        "s, min, h, d); null: none. Migrations and garbage collection never get one.",
     )
 
 
@@ -95,6 +101,29 @@ class AtticCompression(StrictModel):
     level: int | None = Field(default=None, description="Default: atticd's (zstd 8).")
 
 
+class BackupS3(StrictModel):
+    """An S3 endpoint outside the cluster for the Postgres backups."""
+
+    endpoint: EndpointUrl | None = Field(
+        default=None, description="S3 API URL. Default: AWS S3 in the region."
+    )
+    region: str = Field(default="us-east-1", min_length=1, description="'auto' for R2.")
+    credentials: Literal["variables", "secret", "workload_identity"] = Field(
+        default="variables",
+        description="'variables': TF_VAR_backup_s3_access_key_id/..._secret_access_key; "
+        "'secret': an existing Secret in attic.namespace with keys access_key_id and "
+        "secret_access_key (secret_name); 'workload_identity': the Postgres pods' identity.",
+    )
+    secret_name: K8sName | None = Field(
+        default=None, description="credentials 'secret': that Secret's name."
+    )
+    service_account_annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="workload_identity: annotations for the Postgres service account "
+        "(e.g. eks.amazonaws.com/role-arn).",
+    )
+
+
 class DatabaseBackup(StrictModel):
     """Barman Cloud plugin backups of the Postgres cluster to object storage."""
 
@@ -105,7 +134,23 @@ class DatabaseBackup(StrictModel):
         description="Base backup schedule: 6 fields, seconds first (02:00 daily).",
     )
     retention: str = Field(default="30d", pattern=r"^[1-9][0-9]*[dwm]$")
-    bucket: str = Field(default="attic-pg-backups", pattern=BUCKET)
+    bucket: str = Field(
+        default="attic-pg-backups",
+        pattern=BUCKET,
+        description="Bucket of the backups, one folder per cluster name; with s3, one bucket "
+        "(or cluster name) per environment.",
+    )
+    s3: BackupS3 | None = Field(
+        default=None,
+        description="Back up to this S3 endpoint, outside the cluster. Default: attic.storage, "
+        "which with seaweedfs and minio is inside the cluster, beside the cache.",
+    )
+    in_cluster: Literal["warn", "refuse", "allow"] = Field(
+        default="warn",
+        description="Backups inside the cluster (seaweedfs/minio storage, no s3) in an "
+        "environment with protect_stateful: losing that storage loses the database and its "
+        "backups together. 'warn' on every command, 'refuse' them, or 'allow' them silently.",
+    )
 
 
 class DatabaseRecovery(StrictModel):
@@ -171,6 +216,14 @@ class SeaweedfsStorage(StrictModel):
     """In-cluster SeaweedFS (Apache-2.0, maintained)."""
 
     namespace: K8sName = Field(default="attic-storage")
+    filer_store: Literal["auto", "postgres", "leveldb"] = Field(
+        default="auto",
+        description="Where the filer keeps its index of which chunks make each object (lose "
+        "it and every NAR is lost): 'postgres': a database in attic's Postgres cluster, so "
+        "its backups and point-in-time recovery cover it; 'leveldb': the filer's volume, no "
+        "backup; 'auto': postgres, unless the Postgres backups are stored in this SeaweedFS "
+        "(a restore would need the index it restores), then leveldb.",
+    )
     volume_size: Quantity = "100Gi"
     storage_class: K8sName | None = None
     resources: Resources = resources_field("250m", "512Mi", "2", "2Gi")
@@ -214,9 +267,44 @@ class AtticStorage(StrictModel):
     minio: MinioStorage = Field(default_factory=MinioStorage)
 
 
+class ClientIp(StrictModel):
+    """How the ingress controller tells one client from another for the rate limit."""
+
+    source: Literal["remote_address", "forwarded_for", "header"] = Field(
+        default="remote_address",
+        description="'remote_address': the connection's address (right when clients reach the "
+        "controller directly or the load balancer keeps their address); 'forwarded_for': an "
+        "X-Forwarded-For entry (Traefik only, with forwardedHeaders.trustedIPs set for your "
+        "proxies, or Traefik strips the header and every client shares one limit); 'header': "
+        "a header your proxy sets (Traefik only).",
+    )
+    depth: int | None = Field(
+        default=None,
+        ge=1,
+        description="forwarded_for: the entry this far from the right (1: the address your "
+        "nearest proxy saw).",
+    )
+    excluded_ips: list[Cidr] = Field(
+        default_factory=list,
+        description="forwarded_for, instead of depth: your proxies' ranges; the first entry "
+        "from the right outside them is the client.",
+    )
+    header: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="header: its name, e.g. CF-Connecting-IP.",
+    )
+
+
 class RateLimit(StrictModel):
+    """Per-client limit on atticd's API (/_api/: cache administration, uploads). Binary cache
+    reads (nix-cache-info, narinfo, NARs) are never limited."""
+
     average: int = Field(default=100, ge=1, description="Requests per second per client.")
-    burst: int = Field(default=200, ge=1)
+    burst: int = Field(
+        default=200, ge=1, description="Requests at once above the average (nginx: a multiple)."
+    )
+    client_ip: ClientIp = Field(default_factory=ClientIp)
 
 
 # The ports the controllers' pods listen on, which is what a NetworkPolicy sees once kube-proxy
@@ -267,7 +355,8 @@ class AtticIngress(StrictModel):
     )
     rate_limit: RateLimit | None = Field(
         default_factory=RateLimit,
-        description="Traefik rateLimit middleware per client IP; null disables it.",
+        description="Per-client limit on the API paths (Traefik Middleware or nginx "
+        "annotations); null disables it.",
     )
 
     def pod_ports(self) -> list[int]:

@@ -7,6 +7,7 @@ from config_model.attic import Attic, token_can_push, token_secret
 from config_model.attic_operations import MIN_ROTATE_WINDOW_SECONDS, TOKEN_TYPE_DEFAULTS, AtticToken
 from config_model.base import Problems
 from config_model.organization import OrganizationConfig
+from config_model.wiring import backup_store_in_cluster
 
 
 def attic_problems(config: OrganizationConfig) -> Problems:
@@ -86,7 +87,9 @@ def attic_problems(config: OrganizationConfig) -> Problems:
                     recovery.source_cluster,
                 )
             )
+    problems += _backup_problems(config)
     problems += _operations_problems(config)
+    problems += _rate_limit_problems(attic)
     if attic.api.min_replicas > attic.api.max_replicas:
         problems.append(
             (
@@ -95,6 +98,111 @@ def attic_problems(config: OrganizationConfig) -> Problems:
                 attic.api.min_replicas,
             )
         )
+    return problems
+
+
+def _backup_problems(config: OrganizationConfig) -> Problems:
+    """Backup credentials name exactly what they use; SeaweedFS's file index cannot live in the
+    database whose backups that SeaweedFS stores."""
+    attic = config.attic
+    problems: Problems = []
+    s3 = attic.database.backup.s3
+    path = ("attic", "database", "backup", "s3")
+    if s3 is not None:
+        if s3.credentials == "secret" and s3.secret_name is None:
+            problems.append(((*path, "secret_name"), "is required with credentials 'secret'", None))
+        if s3.credentials != "secret" and s3.secret_name is not None:
+            problems.append(
+                (
+                    (*path, "secret_name"),
+                    f"is only read with credentials 'secret' (credentials is '{s3.credentials}')",
+                    s3.secret_name,
+                )
+            )
+        if s3.credentials != "workload_identity" and s3.service_account_annotations:
+            problems.append(
+                (
+                    (*path, "service_account_annotations"),
+                    "are only set with credentials 'workload_identity'",
+                    s3.service_account_annotations,
+                )
+            )
+    storage = attic.storage
+    if (
+        storage.backend == "seaweedfs"
+        and storage.seaweedfs.filer_store == "postgres"
+        and backup_store_in_cluster(config)
+    ):
+        problems.append(
+            (
+                ("attic", "storage", "seaweedfs", "filer_store"),
+                "'postgres' puts SeaweedFS's file index in the database whose backups this "
+                "SeaweedFS stores: a restore would need the index it restores; allowed: auto, "
+                "leveldb, or back up off the cluster (attic.database.backup.s3)",
+                storage.seaweedfs.filer_store,
+            )
+        )
+    return problems
+
+
+def _rate_limit_problems(attic: Attic) -> Problems:
+    """The client-IP source needs exactly its own settings; nginx has neither per-Ingress
+    client-IP choice nor an absolute burst."""
+    limit = attic.ingress.rate_limit
+    if limit is None or not attic.ingress.enabled:
+        return []
+    path = ("attic", "ingress", "rate_limit")
+    client = limit.client_ip
+    problems: Problems = []
+    given = {
+        "depth": client.depth is not None,
+        "excluded_ips": bool(client.excluded_ips),
+        "header": client.header is not None,
+    }
+    wanted = {
+        "remote_address": (),
+        "forwarded_for": ("depth", "excluded_ips"),
+        "header": ("header",),
+    }[client.source]
+    for key, is_set in given.items():
+        if is_set and key not in wanted:
+            problems.append(
+                (
+                    (*path, "client_ip", key),
+                    f"is not used with source '{client.source}'",
+                    getattr(client, key),
+                )
+            )
+    if client.source == "forwarded_for" and given["depth"] == given["excluded_ips"]:
+        problems.append(
+            (
+                (*path, "client_ip", "source"),
+                "forwarded_for needs exactly one of depth or excluded_ips (Traefik lets depth "
+                "override excluded_ips)",
+                client.source,
+            )
+        )
+    if client.source == "header" and not given["header"]:
+        problems.append(((*path, "client_ip", "header"), "is required with source 'header'", None))
+    if attic.ingress.controller == "nginx":
+        if client.source != "remote_address":
+            problems.append(
+                (
+                    (*path, "client_ip", "source"),
+                    "ingress-nginx limits by the address its own real-IP settings give "
+                    "(use-forwarded-headers, use-proxy-protocol); allowed: remote_address",
+                    client.source,
+                )
+            )
+        if limit.burst % limit.average:
+            problems.append(
+                (
+                    (*path, "burst"),
+                    f"must be a multiple of average ({limit.average}): ingress-nginx allows "
+                    "limit-rps x limit-burst-multiplier",
+                    limit.burst,
+                )
+            )
     return problems
 
 

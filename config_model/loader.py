@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config_model.base import deep_merge
+from config_model.environment_rules import environment_findings, shared_archive_problems
 from config_model.organization import Environment, OrganizationConfig
 from config_model.rules import cross_field_problems
 
@@ -64,6 +65,8 @@ class LoadedConfig:
     path: Path
     base: OrganizationConfig
     environments: Mapping[str, ResolvedEnvironment]
+    # Risks the user accepted by default (e.g. backups beside the cache), one line each.
+    warnings: tuple[str, ...] = ()
 
 
 def resolve_config_path(cli_path: str | None = None) -> tuple[Path, str | None]:
@@ -105,9 +108,10 @@ def load_config(path: Path) -> LoadedConfig:
         )
     base: OrganizationConfig | None = None
     merged: dict[str, OrganizationConfig] = {}
+    warnings: list[str] = []
     if not problems:
         base, problems = _validate(data)
-        problems += _environment_problems(data, problems, merged)
+        problems += _environment_problems(data, problems, merged, warnings)
     if problems or base is None:
         raise ConfigError([_format(p, lines, str(path)) for p in problems])
     return LoadedConfig(
@@ -117,6 +121,7 @@ def load_config(path: Path) -> LoadedConfig:
             name: ResolvedEnvironment(name=name, settings=env, config=merged[name])
             for name, env in base.environments.items()
         },
+        warnings=tuple(warnings),
     )
 
 
@@ -178,37 +183,59 @@ def _validate(data: Any) -> tuple[OrganizationConfig | None, list[Problem]]:
 
 
 def _environment_problems(
-    data: dict[str, Any], base_problems: list[Problem], merged: dict[str, OrganizationConfig]
+    data: dict[str, Any],
+    base_problems: list[Problem],
+    merged: dict[str, OrganizationConfig],
+    warnings: list[str],
 ) -> list[Problem]:
-    """Validate base + overrides of each environment; report only what the overrides add."""
+    """Validate base + overrides of each environment; report only what the overrides add, then
+    the rules that need the environment itself or compare environments."""
     environments = data.get("environments")
     if not isinstance(environments, dict):
         return []
     seen = {(p.path, p.message) for p in base_problems}
     problems: list[Problem] = []
+    overrides_of: dict[str, dict[str, Any]] = {}
     for name, env in environments.items():
         overrides = env.get("overrides", {}) if isinstance(env, dict) else {}
         if not isinstance(overrides, dict):
             continue
-        prefix: Path_ = ("environments", str(name), "overrides")
         if "environments" in overrides:
             problems.append(
-                Problem((*prefix, "environments"), "overrides cannot redefine environments")
+                Problem(
+                    ("environments", str(name), "overrides", "environments"),
+                    "overrides cannot redefine environments",
+                )
             )
             continue
+        overrides_of[str(name)] = overrides
         config, env_problems = _validate(deep_merge(data, overrides))
         if config is not None and not env_problems:
             merged[str(name)] = config
-        for p in env_problems:
-            if (p.path, p.message) in seen:
-                continue
-            if _overridden(overrides, p.path):
-                problems.append(Problem((*prefix, *p.path), p.message, p.value, p.allowed))
-            else:
-                problems.append(
-                    Problem(p.path, f"{p.message} (in environment '{name}')", p.value, p.allowed)
-                )
+            found, warned = environment_findings(str(name), config)
+            env_problems = [Problem(path, msg, value) for path, msg, value in found]
+            warnings += warned
+        problems += [
+            _in_environment(p, str(name), overrides)
+            for p in env_problems
+            if (p.path, p.message) not in seen
+        ]
+    for name, found_problems in shared_archive_problems(merged).items():
+        problems += [
+            _in_environment(Problem(path, msg, value), name, overrides_of[name])
+            for path, msg, value in found_problems
+        ]
     return problems
+
+
+def _in_environment(problem: Problem, name: str, overrides: Mapping[str, Any]) -> Problem:
+    """A problem of environment ``name``: at its override if the override set the key, else at
+    the base key with the environment named."""
+    if _overridden(overrides, problem.path):
+        path: Path_ = ("environments", name, "overrides", *problem.path)
+        return Problem(path, problem.message, problem.value, problem.allowed)
+    message = f"{problem.message} (in environment '{name}')"
+    return Problem(problem.path, message, problem.value, problem.allowed)
 
 
 def _overridden(overrides: Mapping[str, Any], path: Path_) -> bool:

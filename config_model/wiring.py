@@ -1,6 +1,7 @@
 """Facts derived across sections, which the stacks and the rules both need: which caches nix
 jobs use, whether they are wired to Attic at all, which token and push cache each nix runner
-gets, which namespaces call atticd directly and which download from in-cluster storage."""
+gets, which namespaces call atticd directly, which download from in-cluster storage, where the
+Postgres backups live and where SeaweedFS keeps its file index."""
 
 from __future__ import annotations
 
@@ -68,3 +69,22 @@ def storage_client_namespaces(config: OrganizationConfig, *, public_endpoint: bo
     if not public_endpoint and attic_wiring_active(config):
         names.append(config.runners.job_namespace)
     return list(dict.fromkeys(names))
+
+
+def backup_store_in_cluster(config: OrganizationConfig) -> bool:
+    """Whether the Postgres backups (or the backups a recovery reads) live in the in-cluster
+    storage that also holds the cache."""
+    attic = config.attic
+    database = attic.database
+    used = database.backup.enabled or database.recovery is not None
+    return used and database.backup.s3 is None and attic.storage.backend != "s3"
+
+
+def filer_in_postgres(config: OrganizationConfig) -> bool:
+    """Whether SeaweedFS keeps its filer index in attic's Postgres cluster."""
+    storage = config.attic.storage
+    if storage.backend != "seaweedfs":
+        return False
+    if storage.seaweedfs.filer_store == "auto":
+        return not backup_store_in_cluster(config)
+    return storage.seaweedfs.filer_store == "postgres"

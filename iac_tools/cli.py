@@ -104,7 +104,10 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
     path, notice = resolve_config_path(args.config)
     if notice:
         print(notice, file=sys.stderr)
-    return load_config(path)
+    config = load_config(path)
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return config
 
 
 def _synth(args: argparse.Namespace) -> int:

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdktf import ITerraformDependable, TerraformOutput, TerraformStack
+from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from config_model.attic import Attic
 from config_model.base import deep_merge
 from config_model.loader import ResolvedEnvironment
 from config_model.wiring import attic_client_namespaces
-from constructs_lib.attic.attic_server import SERVICE_PORT, AtticServer, AtticServerProps
+from constructs_lib.attic.attic_server import (
+    API_PATH_PREFIX,
+    SERVICE_PORT,
+    AtticServer,
+    AtticServerProps,
+)
 from constructs_lib.attic.cache_warm import DEFAULT_NAME as WARM
 from constructs_lib.attic.pod import HTTP_PORT, DatabaseRef
 from constructs_lib.attic.signing_key import AtticSigningKey, AtticSigningKeyProps
 from constructs_lib.attic.signing_key_job import AtticSigningKeyJob, AtticSigningKeyJobProps
+from constructs_lib.kubernetes.rate_limit import ClientIp, RateLimitProps
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
 from constructs_lib.kubernetes.traffic_policy import (
     EVERY_NAMESPACE,
@@ -27,33 +33,26 @@ from constructs_lib.kubernetes.traffic_policy import (
     TrafficPolicy,
     TrafficPolicyProps,
 )
-from constructs_lib.kubernetes.web_ingress import (
-    RateLimitProps,
-    Route,
-    WebIngress,
-    WebIngressProps,
-)
-from constructs_lib.postgres.barman_object_store import (
-    BarmanObjectStore,
-    BarmanObjectStoreProps,
-)
+from constructs_lib.kubernetes.web_ingress import Route, WebIngress, WebIngressProps
 from constructs_lib.postgres.cnpg_cluster import (
     METRICS_PORT,
     POSTGRES_PORT,
     STATUS_PORT,
-    ClusterBackup,
-    ClusterRecovery,
     CnpgCluster,
-    CnpgClusterProps,
 )
-from constructs_lib.versions import ATTIC_IMAGE, OPENSSL_IMAGE, OPS_PYTHON_IMAGE, POSTGRESQL_IMAGE
+from constructs_lib.versions import ATTIC_IMAGE, OPENSSL_IMAGE, OPS_PYTHON_IMAGE
+from stacks.attic_database import build_storage_and_database
 from stacks.attic_endpoints import api_endpoint, attic_host, in_cluster_url
 from stacks.attic_operations import build_operations, storage_host
-from stacks.attic_storage import StorageWiring, build_storage, compute, image_pin
+from stacks.attic_storage import (
+    BackupWiring,
+    StorageWiring,
+    compute,
+    image_pin,
+)
 from stacks.backend import gitlab_state_backend
 from stacks.providers import cluster_providers, generator_providers
 
-OBJECT_STORE = "pg-backups"
 # The Kubernetes API server is not a pod and its address is cluster-specific; Postgres
 # instance managers must reach it, on the ports API servers listen on.
 API_SERVER_PORTS = (443, 6443)
@@ -88,28 +87,8 @@ class AtticStack(TerraformStack):
             SecureNamespaceProps(name=attic.namespace, deny_egress=True, protect=protect),
         )
         ns = namespace.name
-        backups = attic.database.backup.enabled
         host = attic_host(env)
-        storage = build_storage(self, env, ns, backups or attic.database.recovery is not None)
-
-        store_ready: list[ITerraformDependable] = list(storage.depends_on)
-        if storage.backup is not None:
-            store = BarmanObjectStore(
-                self,
-                "BackupStore",
-                BarmanObjectStoreProps(
-                    name=OBJECT_STORE,
-                    namespace=ns,
-                    bucket=storage.backup.bucket,
-                    endpoint_url=storage.backup.url,
-                    credentials=storage.backup.credentials,
-                    retention=attic.database.backup.retention,
-                    protect=protect,
-                    depends_on=tuple(storage.depends_on),
-                ),
-            )
-            store_ready.append(store.store.resource)
-        database = _database(self, env, ns, storage, store_ready)
+        storage, database, backup = build_storage_and_database(self, env, ns)
 
         signing = _signing_key(self, env, namespace)
         in_cluster_hosts = [
@@ -137,6 +116,7 @@ class AtticStack(TerraformStack):
                 api_resources=compute(attic.api.resources),
                 gc_resources=compute(attic.gc.resources),
                 termination_grace_seconds=attic.api.termination_grace_seconds,
+                api_statement_timeout=attic.api.statement_timeout,
                 gc_schedule=attic.gc.schedule,
                 probe_host=allowed_hosts[0],
                 service_account_annotations=storage.service_account_annotations,
@@ -144,10 +124,9 @@ class AtticStack(TerraformStack):
                 route_services=(BINARY_CACHE_SERVICE, CACHE_INFO_SERVICE) if slo else (),
             ),
         )
-        _policies(self, env, ns, storage, database=database, server=server)
+        _policies(self, env, ns, storage, backup, database=database, server=server)
         if attic.ingress.enabled:
             ingress = attic.ingress
-            rate = ingress.rate_limit if ingress.controller == "traefik" else None
             WebIngress(
                 self,
                 "Ingress",
@@ -162,9 +141,7 @@ class AtticStack(TerraformStack):
                     class_name=ingress.class_name,
                     cluster_issuer=ingress.cluster_issuer,
                     acme_http01=ingress.acme_http01,
-                    rate_limit=RateLimitProps(average=rate.average, burst=rate.burst)
-                    if rate
-                    else None,
+                    rate_limit=_api_rate_limit(attic),
                     routes=_cache_routes(attic, server.service_name) if slo else (),
                 ),
             )
@@ -269,47 +246,6 @@ def _signing_key(
     return job
 
 
-def _database(
-    scope: Construct,
-    env: ResolvedEnvironment,
-    ns: str,
-    storage: StorageWiring,
-    store_ready: list[ITerraformDependable],
-) -> CnpgCluster:
-    db = env.config.attic.database
-    recovery = db.recovery
-    return CnpgCluster(
-        scope,
-        "Postgres",
-        CnpgClusterProps(
-            name=db.cluster_name,
-            namespace=ns,
-            instances=db.instances,
-            storage_size=db.storage_size,
-            storage_class=db.storage_class,
-            resources=compute(db.resources),
-            image=image_pin(db.image, POSTGRESQL_IMAGE),
-            anti_affinity=db.anti_affinity,
-            database="attic",
-            backup=ClusterBackup(object_store=OBJECT_STORE, schedule=db.backup.schedule)
-            if db.backup.enabled
-            else None,
-            recovery=ClusterRecovery(
-                object_store=OBJECT_STORE,
-                source_cluster=recovery.source_cluster,
-                target_time=recovery.target_time,
-            )
-            if recovery
-            else None,
-            service_account_annotations=storage.service_account_annotations,
-            pod_monitor=env.config.monitoring.prometheus_operator,
-            pod_monitor_labels=env.config.monitoring.discovery_labels,
-            protect=env.settings.protect_stateful,
-            depends_on=store_ready,
-        ),
-    )
-
-
 def _server_config(
     attic: Attic, storage: StorageWiring, endpoint: str, allowed_hosts: list[str]
 ) -> dict[str, Any]:
@@ -351,6 +287,7 @@ def _policies(
     env: ResolvedEnvironment,
     ns: str,
     storage: StorageWiring,
+    backup: BackupWiring | None,
     *,
     database: CnpgCluster,
     server: AtticServer,
@@ -380,6 +317,11 @@ def _policies(
         Rule(
             peers=[Peer(pod_labels=server.labels), Peer(pod_labels=pg_pods)], ports=[POSTGRES_PORT]
         ),
+        *(
+            [Rule(peers=storage.database_clients, ports=[POSTGRES_PORT])]
+            if storage.database_clients
+            else []
+        ),
         Rule(
             peers=[Peer(pod_labels=pg_pods), Peer(namespace=config.platform.namespaces.cnpg)],
             ports=[POSTGRES_PORT, STATUS_PORT],
@@ -391,8 +333,8 @@ def _policies(
         Rule(peers=[Peer(pod_labels=pg_pods)], ports=[POSTGRES_PORT, STATUS_PORT]),
         Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=list(API_SERVER_PORTS)),
     ]
-    if storage.backup is not None:
-        postgres_out += storage.backup.egress
+    if backup is not None:
+        postgres_out += backup.endpoint.egress
     TrafficPolicy(
         scope,
         "PostgresPolicy",
@@ -402,6 +344,25 @@ def _policies(
             pod_selector=pg_pods,
             ingress=postgres_in,
             egress=postgres_out,
+        ),
+    )
+
+
+def _api_rate_limit(attic: Attic) -> RateLimitProps | None:
+    """The limit on atticd's API only: behind one NAT address every Nix client shares a
+    client's allowance, and a 429 on narinfo makes Nix drop the substituter."""
+    limit = attic.ingress.rate_limit
+    if limit is None:
+        return None
+    client = limit.client_ip
+    return RateLimitProps(
+        average=limit.average,
+        burst=limit.burst,
+        paths=(API_PATH_PREFIX,),
+        client_ip=ClientIp(
+            depth=client.depth or 0,
+            excluded_ips=tuple(client.excluded_ips),
+            header=client.header,
         ),
     )
 

@@ -1,7 +1,8 @@
 """Object storage for attic-<env>: which backend, which buckets, which credentials.
 
 Each backend yields two endpoints: one for atticd (its URL is the public endpoint whenever
-Nix clients are redirected to it) and one for Postgres backups (always the internal URL).
+Nix clients are redirected to it) and one for Postgres backups (always the internal URL),
+unless the backups go to their own S3 endpoint outside the cluster (``backup.s3``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 from cdktf import ITerraformDependable, TerraformVariable
 from constructs import Construct
 
+from config_model.attic import BackupS3
 from config_model.base import ImageOverride, Resources
 from config_model.loader import ResolvedEnvironment
 from config_model.wiring import storage_client_namespaces
@@ -25,6 +27,7 @@ from constructs_lib.storage.s3_credentials_secret import (
     S3CredentialsSecretProps,
 )
 from constructs_lib.storage.s3_endpoint import S3Credentials, S3Endpoint, StorageIdentity
+from constructs_lib.storage.seaweedfs import FilerPostgres
 from constructs_lib.versions import ImagePin
 from stacks.attic_endpoints import MINIO_TENANT, ingress_egress, storage_public_url
 
@@ -38,15 +41,27 @@ BAZEL_KEYS_SECRET = "attic-bazel-s3"
 
 
 @dataclass(frozen=True, slots=True)
+class BackupWiring:
+    """Where Postgres archives, what must exist before it starts, and the identity of its pods
+    there (workload identity)."""
+
+    endpoint: S3Endpoint
+    depends_on: tuple[ITerraformDependable, ...]
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class StorageWiring:
     attic: S3Endpoint
-    backup: S3Endpoint | None
+    backup: BackupWiring | None
     public_url: str | None
     depends_on: tuple[ITerraformDependable, ...]
     # bazel-remote's bucket (internal URL), when the Bazel cache is on.
     bazel: S3Endpoint | None = None
-    # For pods that authenticate to storage by workload identity (atticd and Postgres).
+    # For atticd's pods when they authenticate to storage by workload identity.
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+    # Pods outside the attic namespace that connect to Postgres (SeaweedFS's filer).
+    database_clients: tuple[Peer, ...] = ()
 
 
 def compute(resources: Resources) -> ComputeResources:
@@ -61,12 +76,81 @@ def image_pin(override: ImageOverride | None, default: ImagePin) -> ImagePin:
 
 
 def build_storage(
-    scope: Construct, env: ResolvedEnvironment, namespace: str, backups: bool
+    scope: Construct,
+    env: ResolvedEnvironment,
+    namespace: str,
+    backups: bool,
+    *,
+    filer: FilerPostgres | None = None,
 ) -> StorageWiring:
-    """Create the configured backend and return how atticd and the backups reach it."""
+    """Create the configured backend and return how atticd and, with ``backups``, Postgres
+    reach it; ``filer``: SeaweedFS keeps its index in that database."""
     if env.config.attic.storage.backend == "s3":
         return _external_s3(scope, env, namespace, backups)
-    return _in_cluster(scope, env, namespace, backups, storage_public_url(env))
+    return _in_cluster(scope, env, namespace, backups, storage_public_url(env), filer=filer)
+
+
+def build_backup_destination(
+    scope: Construct, namespace: str, s3: BackupS3, bucket: str
+) -> BackupWiring:
+    """The S3 endpoint outside the cluster that ``attic.database.backup.s3`` names. Nothing in
+    the cluster has to exist before Postgres archives there."""
+    if s3.credentials == "variables":
+        credentials: S3Credentials | None = _variable_credentials(
+            scope, namespace, "backup", BACKUP_KEYS_SECRET
+        )
+    elif s3.credentials == "secret":
+        credentials = S3Credentials(secret_name=s3.secret_name or "")
+    else:
+        credentials = None
+    endpoint = S3Endpoint(
+        url=s3.endpoint,
+        region=s3.region,
+        bucket=bucket,
+        credentials=credentials,
+        egress=_internet_egress(s3.endpoint),
+    )
+    return BackupWiring(
+        endpoint=endpoint, depends_on=(), service_account_annotations=s3.service_account_annotations
+    )
+
+
+def _internet_egress(url: str | None) -> tuple[Rule, ...]:
+    """Any address on the endpoint's port (443 for AWS S3)."""
+    parts = urlsplit(url) if url else None
+    port = (parts.port or (80 if parts.scheme == "http" else 443)) if parts else 443
+    return (Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=[port]),)
+
+
+def _variable_credentials(
+    scope: Construct, namespace: str, prefix: str, secret: str
+) -> S3Credentials:
+    """A key pair from the sensitive variables ``<prefix>_s3_access_key_id`` and
+    ``<prefix>_s3_secret_access_key`` (``TF_VAR_...``), in Secret ``secret``."""
+    key_id = TerraformVariable(
+        scope,
+        f"{prefix}_s3_access_key_id",
+        type="string",
+        sensitive=True,
+        description=f"S3 access key id for {prefix} (export TF_VAR_{prefix}_s3_access_key_id)",
+    )
+    secret_key = TerraformVariable(
+        scope,
+        f"{prefix}_s3_secret_access_key",
+        type="string",
+        sensitive=True,
+        description=f"S3 secret key for {prefix} (TF_VAR_{prefix}_s3_secret_access_key)",
+    )
+    return S3CredentialsSecret(
+        scope,
+        f"{prefix.capitalize()}S3Credentials",
+        S3CredentialsSecretProps(
+            name=secret,
+            namespace=namespace,
+            access_key_id=key_id.string_value,
+            secret_access_key=secret_key.string_value,
+        ),
+    ).credentials
 
 
 def _external_s3(
@@ -93,37 +177,12 @@ def _external_s3(
                 ).bucket
             )
     url = s3.endpoint
-    parts = urlsplit(url) if url else None
-    port = (parts.port or (80 if parts.scheme == "http" else 443)) if parts else 443
-    egress = (Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=[port]),)
+    egress = _internet_egress(url)
 
     def credentials(prefix: str, secret: str) -> S3Credentials | None:
         if s3.credentials == "workload_identity":
             return None
-        key_id = TerraformVariable(
-            scope,
-            f"{prefix}_s3_access_key_id",
-            type="string",
-            sensitive=True,
-            description=f"S3 access key id for {prefix} (export TF_VAR_{prefix}_s3_access_key_id)",
-        )
-        secret_key = TerraformVariable(
-            scope,
-            f"{prefix}_s3_secret_access_key",
-            type="string",
-            sensitive=True,
-            description=f"S3 secret key for {prefix} (TF_VAR_{prefix}_s3_secret_access_key)",
-        )
-        return S3CredentialsSecret(
-            scope,
-            f"{prefix.capitalize()}S3Credentials",
-            S3CredentialsSecretProps(
-                name=secret,
-                namespace=namespace,
-                access_key_id=key_id.string_value,
-                secret_access_key=secret_key.string_value,
-            ),
-        ).credentials
+        return _variable_credentials(scope, namespace, prefix, secret)
 
     attic_endpoint = S3Endpoint(
         url=url,
@@ -132,13 +191,17 @@ def _external_s3(
         credentials=credentials("attic", ATTIC_KEYS_SECRET),
         egress=egress,
     )
-    backup_endpoint = (
-        S3Endpoint(
-            url=url,
-            region=s3.region,
-            bucket=env.config.attic.database.backup.bucket,
-            credentials=credentials("backup", BACKUP_KEYS_SECRET),
-            egress=egress,
+    backup = (
+        BackupWiring(
+            endpoint=S3Endpoint(
+                url=url,
+                region=s3.region,
+                bucket=env.config.attic.database.backup.bucket,
+                credentials=credentials("backup", BACKUP_KEYS_SECRET),
+                egress=egress,
+            ),
+            depends_on=tuple(depends),
+            service_account_annotations=s3.service_account_annotations,
         )
         if backups
         else None
@@ -157,7 +220,7 @@ def _external_s3(
     )
     return StorageWiring(
         attic=attic_endpoint,
-        backup=backup_endpoint,
+        backup=backup,
         public_url=None,
         depends_on=tuple(depends),
         bazel=bazel_endpoint,
@@ -171,6 +234,8 @@ def _in_cluster(
     namespace: str,
     backups: bool,
     public_url: str | None,
+    *,
+    filer: FilerPostgres | None,
 ) -> StorageWiring:
     config = env.config
     attic = config.attic
@@ -205,6 +270,7 @@ def _in_cluster(
     clients = storage_client_namespaces(config, public_endpoint=public_url is not None)
     if public_url:
         clients.append(attic.ingress.controller_namespace)
+    database_clients: tuple[Peer, ...] = ()
 
     if storage.backend == "seaweedfs":
         from constructs_lib.storage.seaweedfs import S3_PORT, SeaweedFs, SeaweedFsProps
@@ -228,11 +294,14 @@ def _in_cluster(
                 storage_class=settings.storage_class,
                 resources=compute(settings.resources),
                 image=image_pin(settings.image, SEAWEEDFS_IMAGE),
+                filer_postgres=filer,
                 protect=protect,
             ),
         )
         endpoints, service, port = server.endpoints, server.service_name, S3_PORT
         release: ITerraformDependable = server.helm.release
+        if filer is not None:
+            database_clients = (Peer(namespace=settings.namespace, pod_labels=server.pod_labels),)
     else:
         from constructs_lib.storage.minio_tenant import (
             S3_PORT as MINIO_PORT,
@@ -320,10 +389,14 @@ def _in_cluster(
             credentials=attic_endpoint.credentials,
             egress=tuple(ingress_egress(env, [public_url])),
         )
+    backup_endpoint = endpoints.get(BACKUP_IDENTITY)
     return StorageWiring(
         attic=attic_endpoint,
-        backup=endpoints.get(BACKUP_IDENTITY),
+        backup=BackupWiring(endpoint=backup_endpoint, depends_on=(release,))
+        if backup_endpoint
+        else None,
         public_url=public_url,
         depends_on=(release,),
         bazel=endpoints.get(BAZEL_IDENTITY),
+        database_clients=database_clients,
     )

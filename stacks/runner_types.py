@@ -78,7 +78,6 @@ def attic_flywheel(
     return settings, scripts.config_map
 
 
-
 def runner_toml_props(
     env: ResolvedEnvironment,
     name: str,

@@ -17,7 +17,6 @@ from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
-from config_model.organization import OrganizationConfig
 from config_model.runners import Budget, Runners, enabled_types, job_namespace_of, runner_slug
 from config_model.wiring import attic_wiring_active
 from constructs_lib.attic.pod import HTTP_PORT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +30,13 @@ from constructs_lib.storage.s3_endpoint import S3Credentials
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import ATTIC_IMAGE, ImagePin
 from upstream_formats.humantime import parse_duration
+from upstream_formats.postgres_options import TIME_SETTING
 
 SERVICE_PORT = 80
+# atticd's API: cache administration, get-missing-paths and uploads (attic
+# server/src/api/v1/mod.rs). The binary cache (/<cache>/nix-cache-info, narinfo, nar/) is
+# outside it.
+API_PATH_PREFIX = "/_api/"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,6 +62,9 @@ class AtticServerProps:
         gc_resources: garbage collector. Default 100m / 128Mi requested, 1 CPU / 512Mi limit.
         termination_grace_seconds: time an API pod gets to finish uploads when stopped.
             Default 600.
+        api_statement_timeout: Postgres ``statement_timeout`` of the API's sessions only, so a
+            runaway query cannot pile up; migrations and garbage collection, whose statements
+            grow with the cache, get none. ``None``: no limit. Default ``"60s"``.
         gc_schedule: CronJob schedule of ``garbage-collector-once``, used only when the
             config's GC interval is zero. Default ``"0 3 * * *"``.
         probe_host: Host header for probes, needed when ``allowed-hosts`` is set.
@@ -90,6 +99,7 @@ class AtticServerProps:
         )
     )
     termination_grace_seconds: int = 600
+    api_statement_timeout: str | None = "60s"
     gc_schedule: str = "0 3 * * *"
     probe_host: str | None = None
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
@@ -126,6 +136,11 @@ class AtticServer(Construct):
                 ""
                 if props.termination_grace_seconds >= 30
                 else "termination_grace_seconds: must be >= 30",
+                ""
+                if props.api_statement_timeout is None
+                or re.match(TIME_SETTING, props.api_statement_timeout)
+                else f"api_statement_timeout: {props.api_statement_timeout!r} must be a whole "
+                "number with a Postgres unit (ms, s, min, h, d), e.g. '60s'",
                 *(check_dns_label("route_services", n) for n in props.route_services),
             ],
         )
@@ -204,6 +219,7 @@ class AtticServer(Construct):
                 resources=props.api_resources,
                 grace_seconds=props.termination_grace_seconds,
                 probe_host=props.probe_host,
+                statement_timeout=props.api_statement_timeout,
             ),
             bounds=props,
             # Up fast (a CI wave is bursty), down slowly (each stop interrupts uploads).

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from constructs_lib.attic.signing_key import ENV_NAME as SIGNING_ENV
 from constructs_lib.kubernetes.hardening import restricted_container, restricted_pod
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.storage.s3_endpoint import S3Credentials
+from upstream_formats.postgres_options import startup_options
 
 HTTP_PORT = 8080
 CONFIG_DIR = "/etc/attic"
@@ -52,6 +54,20 @@ class PodInputs:
     storage_credentials: S3Credentials | None
 
 
+def database_url(database: DatabaseRef, statement_timeout: str | None = None) -> str:
+    """``ATTIC_SERVER_DATABASE_URL``: the Secret's URL (``$(ATTIC_PG_URI)``, which Kubernetes
+    expands) with TLS settings and, if given, a ``statement_timeout`` for this pod's sessions
+    only (libpq ``options``, which atticd's sqlx sends at connect)."""
+    query = (
+        {"sslmode": "verify-full", "sslrootcert": f"{PG_CA_DIR}/ca.crt"}
+        if database.ca_secret
+        else {"sslmode": "require"}
+    )
+    if statement_timeout:
+        query["options"] = startup_options({"statement_timeout": statement_timeout})
+    return f"$(ATTIC_PG_URI)?{urlencode(query, quote_via=quote, safe='/')}"
+
+
 def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "value_from": {"secret_key_ref": {"name": secret, "key": key}}}
 
@@ -65,20 +81,16 @@ def atticd_pod(
     restart_policy: str = "Always",
     grace_seconds: int = 30,
     probe_host: str | None = None,
+    statement_timeout: str | None = None,
 ) -> dict[str, Any]:
-    """Pod template (metadata + spec) for ``atticd --mode <mode>``."""
+    """Pod template (metadata + spec) for ``atticd --mode <mode>``; ``statement_timeout``
+    bounds each SQL statement of this pod (``None``: no bound)."""
     database = inputs.database
     env: list[dict[str, Any]] = [
         {"name": "RUST_LOG", "value": "info"},
         {"name": "HOME", "value": "/tmp"},
         secret_env("ATTIC_PG_URI", database.url_secret, database.url_key),
-        {
-            "name": "ATTIC_SERVER_DATABASE_URL",
-            # Kubernetes expands $(VAR) from the variables above.
-            "value": f"$(ATTIC_PG_URI)?sslmode=verify-full&sslrootcert={PG_CA_DIR}/ca.crt"
-            if database.ca_secret
-            else "$(ATTIC_PG_URI)?sslmode=require",
-        },
+        {"name": "ATTIC_SERVER_DATABASE_URL", "value": database_url(database, statement_timeout)},
         secret_env(SIGNING_ENV, inputs.signing_secret, inputs.signing_key),
     ]
     if inputs.storage_credentials is not None:

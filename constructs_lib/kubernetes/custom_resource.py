@@ -28,6 +28,8 @@ class CustomResourceProps:
             namespace, ``spec``), as Kubernetes spells it.
         ready_condition: a status condition type (e.g. ``"Ready"``) to wait for, so resources
             that depend on this one start only when it works. Default - no wait.
+        ready_fields: status fields to wait for instead, path to value (e.g.
+            ``{"status.applied": "true"}``) for resources without conditions. Default - none.
         timeout: how long create and update may take (Go duration). Default ``"10m"``.
         protect: set ``prevent_destroy``. Default ``False``.
         depends_on: resources that must exist first. Default - none.
@@ -35,6 +37,7 @@ class CustomResourceProps:
 
     manifest: Mapping[str, Any]
     ready_condition: str | None = None
+    ready_fields: Mapping[str, str] | None = None
     timeout: str = "10m"
     protect: bool = False
     depends_on: Sequence[ITerraformDependable] = ()
@@ -64,8 +67,11 @@ class CustomResource(Construct):
             manifest=dict(props.manifest),
             wait=ManifestWait(
                 condition=[ManifestWaitCondition(type=props.ready_condition, status="True")]
+                if props.ready_condition
+                else None,
+                fields=dict(props.ready_fields) if props.ready_fields else None,
             )
-            if props.ready_condition
+            if props.ready_condition or props.ready_fields
             else None,
             timeouts=ManifestTimeouts(create=props.timeout, update=props.timeout),
             depends_on=list(props.depends_on) or None,

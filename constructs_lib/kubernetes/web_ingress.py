@@ -11,6 +11,10 @@ ingress controller; the construct opens exactly that path (cert-manager v1.21.1:
 ``pkg/issuer/acme/http/pod.go`` creates the pod in the Challenge's namespace with the label
 ``acme.cert-manager.io/http01-solver: "true"`` (``pkg/apis/acme/v1/types.go``) listening on
 ``acmeSolverListenPort`` 8089 (``pkg/issuer/acme/http/http.go``)).
+
+A rate limit applies to some path prefixes only. Both controllers attach limits per Ingress, so
+those prefixes get a second Ingress for the same host; it reuses the TLS Secret without the
+cert-manager annotation, so one Certificate (owned by the main Ingress) serves both.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ from cdktf_cdktf_provider_kubernetes.ingress_v1 import IngressV1, IngressV1Spec
 from constructs import Construct
 
 from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
+from constructs_lib.kubernetes.rate_limit import (
+    RateLimitProps,
+    nginx_rate_limit,
+    rate_limit_problems,
+    traefik_rate_limit,
+)
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
 from constructs_lib.validation import check_dns_label, raise_if_problems
@@ -39,19 +49,7 @@ NGINX_STREAMING = {
     "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
     "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
 }
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RateLimitProps:
-    """Traefik ``rateLimit`` per client address.
-
-    Attributes:
-        average: requests per second.
-        burst: requests allowed at once above the average.
-    """
-
-    average: int
-    burst: int
+_TRAEFIK_TLS = "traefik.ingress.kubernetes.io/router.tls"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,7 +84,7 @@ class WebIngressProps:
         acme_http01: the issuer solves ACME HTTP-01 challenges, so the controller may reach
             cert-manager's solver pods in ``namespace`` on 8089 (a NetworkPolicy
             ``<name>-acme-http01``). Default ``True``.
-        rate_limit: Traefik only: limit requests per client. Default - none.
+        rate_limit: limit requests per client on some path prefixes. Default - none.
         routes: paths routed to other Services before ``/`` (longest match wins).
             Default - none.
         depends_on: resources that must exist first. Default - none.
@@ -108,10 +106,21 @@ class WebIngressProps:
 
 
 class WebIngress(Construct):
-    """Ingress with a cert-manager certificate and upload-safe settings for its controller."""
+    """Ingress with a cert-manager certificate and upload-safe settings for its controller,
+    plus one for the rate-limited prefixes.
+
+    Attributes:
+        ingress: the main Ingress (no limit).
+        limited_ingress: the Ingress of ``rate_limit.paths``, if any.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: WebIngressProps) -> None:
         super().__init__(scope, construct_id)
+        limit = props.rate_limit
+        limited = limit.paths if limit else ()
+        paths = [("routes", r.path) for r in props.routes] + [
+            ("rate_limit.paths", p) for p in limited
+        ]
         raise_if_problems(
             "WebIngress",
             [
@@ -120,84 +129,30 @@ class WebIngress(Construct):
                 ""
                 if props.controller in ("traefik", "nginx")
                 else f"controller: {props.controller!r} is not one of traefik, nginx",
-                ""
-                if props.rate_limit is None or props.controller == "traefik"
-                else "rate_limit: only supported with the traefik controller",
                 *(
-                    f"routes: {r.path!r} must start with '/' and use only A-Z a-z 0-9 - _ . / "
+                    f"{where}: {path!r} must start with '/' and use only A-Z a-z 0-9 - _ . / "
                     "(ingress controllers reject other characters in paths)"
+                    for where, path in paths
+                    if not _PATH.match(path)
+                ),
+                *(rate_limit_problems(limit, props.controller) if limit else ()),
+                *(
+                    f"rate_limit.paths: {r.path!r} is also a route; a path is limited or not"
                     for r in props.routes
-                    if not _PATH.match(r.path)
+                    if r.path in limited
                 ),
             ],
         )
-        annotations = {"cert-manager.io/cluster-issuer": props.cluster_issuer}
-        if props.controller == "nginx":
-            annotations.update(NGINX_STREAMING)
-        else:
-            annotations["traefik.ingress.kubernetes.io/router.tls"] = "true"
-            if props.rate_limit is not None:
-                middleware = CustomResource(
-                    self,
-                    "RateLimit",
-                    CustomResourceProps(
-                        manifest={
-                            "apiVersion": "traefik.io/v1alpha1",
-                            "kind": "Middleware",
-                            "metadata": {
-                                "name": f"{props.name}-ratelimit",
-                                "namespace": props.namespace,
-                            },
-                            "spec": {
-                                "rateLimit": {
-                                    "average": props.rate_limit.average,
-                                    "burst": props.rate_limit.burst,
-                                    "period": "1s",
-                                }
-                            },
-                        }
-                    ),
-                )
-                # "<namespace>-<name>@kubernetescrd"; a wrong reference makes Traefik drop
-                # the whole route, so it is built from the Middleware's own fields.
-                annotations["traefik.ingress.kubernetes.io/router.middlewares"] = (
-                    f"{props.namespace}-{middleware.name}@kubernetescrd"
-                )
-        self.ingress = IngressV1(
+        tls = {"cert-manager.io/cluster-issuer": props.cluster_issuer}
+        base = dict(NGINX_STREAMING) if props.controller == "nginx" else {_TRAEFIK_TLS: "true"}
+        self.ingress = _ingress(
             self,
             "Default",
-            metadata={"name": props.name, "namespace": props.namespace, "annotations": annotations},
-            spec=to_struct(
-                IngressV1Spec,
-                {
-                    "ingress_class_name": props.class_name or props.controller,
-                    "tls": [{"hosts": [props.host], "secret_name": f"{props.name}-tls"}],
-                    "rule": [
-                        {
-                            "host": props.host,
-                            "http": {
-                                "path": [
-                                    {
-                                        "path": route.path,
-                                        "path_type": route.path_type,
-                                        "backend": {
-                                            "service": {
-                                                "name": route.service_name,
-                                                "port": {"number": props.service_port},
-                                            }
-                                        },
-                                    }
-                                    for route in (
-                                        *props.routes,
-                                        Route(path="/", service_name=props.service_name),
-                                    )
-                                ]
-                            },
-                        }
-                    ],
-                },
-            ),
-            depends_on=list(props.depends_on) or None,
+            props,
+            name=props.name,
+            annotations={**tls, **base},
+            routes=(*props.routes, Route(path="/", service_name=props.service_name)),
+            depends_on=props.depends_on,
         )
         if props.acme_http01:
             TrafficPolicy(
@@ -215,3 +170,86 @@ class WebIngress(Construct):
                     ],
                 ),
             )
+        self.limited_ingress: IngressV1 | None = None
+        if limit is None:
+            return
+        if props.controller == "nginx":
+            extra, ready = nginx_rate_limit(limit), props.depends_on
+        else:
+            middleware = CustomResource(
+                self,
+                "RateLimit",
+                CustomResourceProps(
+                    manifest={
+                        "apiVersion": "traefik.io/v1alpha1",
+                        "kind": "Middleware",
+                        "metadata": {
+                            "name": f"{props.name}-ratelimit",
+                            "namespace": props.namespace,
+                        },
+                        "spec": {"rateLimit": traefik_rate_limit(limit)},
+                    }
+                ),
+            )
+            # "<namespace>-<name>@kubernetescrd"; a wrong reference makes Traefik drop the
+            # whole route, so it is built from the Middleware's own fields.
+            extra = {
+                "traefik.ingress.kubernetes.io/router.middlewares": (
+                    f"{props.namespace}-{middleware.name}@kubernetescrd"
+                )
+            }
+            ready = (*props.depends_on, middleware.resource)
+        self.limited_ingress = _ingress(
+            self,
+            "Limited",
+            props,
+            name=f"{props.name}-limited",
+            annotations={**base, **extra},
+            routes=tuple(Route(path=p, service_name=props.service_name) for p in limited),
+            depends_on=ready,
+        )
+
+
+def _ingress(
+    scope: Construct,
+    construct_id: str,
+    props: WebIngressProps,
+    *,
+    name: str,
+    annotations: dict[str, str],
+    routes: tuple[Route, ...],
+    depends_on: tuple[ITerraformDependable, ...],
+) -> IngressV1:
+    return IngressV1(
+        scope,
+        construct_id,
+        metadata={"name": name, "namespace": props.namespace, "annotations": annotations},
+        spec=to_struct(
+            IngressV1Spec,
+            {
+                "ingress_class_name": props.class_name or props.controller,
+                "tls": [{"hosts": [props.host], "secret_name": f"{props.name}-tls"}],
+                "rule": [
+                    {
+                        "host": props.host,
+                        "http": {
+                            "path": [
+                                {
+                                    "path": route.path,
+                                    "path_type": route.path_type,
+                                    "backend": {
+                                        "service": {
+                                            "name": route.service_name,
+                                            "port": {"number": props.service_port},
+                                        }
+                                    },
+                                }
+                                for route in routes
+                            ]
+                        },
+                    }
+                ],
+            },
+        ),
+        depends_on=list(depends_on) or None,
+    )

@@ -19,8 +19,9 @@ POSTGRES_PORT = 5432
 STATUS_PORT = 8000  # instance manager; the operator polls it
 METRICS_PORT = 9187
 
+# No cluster-wide statement_timeout: it would also cut migrations and bulk deletes, whose
+# statements grow with the data. Clients that want one set it for their own sessions.
 DEFAULT_PARAMETERS: Mapping[str, str] = {
-    "statement_timeout": "60s",
     "idle_in_transaction_session_timeout": "10min",
     "log_statement": "ddl",
     "log_connections": "on",
@@ -63,6 +64,20 @@ class ClusterRecovery:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ManagedRole:
+    """A login role the operator keeps in the cluster (``spec.managed.roles``).
+
+    Attributes:
+        name: role name.
+        password_secret: ``kubernetes.io/basic-auth`` Secret in the cluster's namespace whose
+            ``username`` is ``name``.
+    """
+
+    name: str
+    password_secret: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CnpgClusterProps:
     """Props of :class:`CnpgCluster`.
 
@@ -82,6 +97,7 @@ class CnpgClusterProps:
             Default - none.
         backup: WAL archiving and scheduled backups. Default - none.
         recovery: bootstrap from backups (point-in-time recovery). Default - none.
+        roles: further login roles, e.g. for another service's database. Default - none.
         service_account_annotations: for workload identity towards object storage.
             Default - none.
         pod_monitor: create a ``PodMonitor`` (the Cluster's own flag is deprecated).
@@ -108,6 +124,7 @@ class CnpgClusterProps:
     parameters: Mapping[str, str] = field(default_factory=dict)
     backup: ClusterBackup | None = None
     recovery: ClusterRecovery | None = None
+    roles: Sequence[ManagedRole] = ()
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
     pod_monitor: bool = False
     pod_monitor_labels: Mapping[str, str] = field(default_factory=dict)
@@ -137,6 +154,12 @@ class CnpgCluster(Construct):
                     f"parameters.{k}: values are strings (got {v!r})"
                     for k, v in props.parameters.items()
                     if not isinstance(v, str)
+                ),
+                *(
+                    f"roles: {r.name!r} is the application database's owner, which the "
+                    "operator already manages"
+                    for r in props.roles
+                    if r.name == props.database
                 ),
             ],
         )
@@ -168,6 +191,18 @@ class CnpgCluster(Construct):
         if props.service_account_annotations:
             spec["serviceAccountTemplate"] = {
                 "metadata": {"annotations": dict(props.service_account_annotations)}
+            }
+        if props.roles:
+            spec["managed"] = {
+                "roles": [
+                    {
+                        "name": role.name,
+                        "ensure": "present",
+                        "login": True,
+                        "passwordSecret": {"name": role.password_secret},
+                    }
+                    for role in props.roles
+                ]
             }
         if props.backup is not None:
             spec["plugins"] = [

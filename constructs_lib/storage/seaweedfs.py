@@ -4,6 +4,11 @@ Every pod passes the ``restricted`` Pod Security Standard: the chart's hostPath 
 replaced by volume claims and emptyDirs, the bucket hook inherits the filer's security
 contexts, and the volume resize hook (no security context, needs API access) is off, so a grown
 volume claim is resized by hand.
+
+The filer's index (which chunks make each object) is its store: leveldb2 on the filer's volume
+by default, or a Postgres database (the postgres2 store). The filer reads its store from
+``WEED_<STORE>_<KEY>`` variables (viper, prefix ``weed``) and refuses two enabled stores
+(weed/filer/configuration.go), so the chart's ``WEED_LEVELDB2_ENABLED`` is turned off then.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from cdktf import Fn, ITerraformDependable
+from cdktf import Fn, ITerraformDependable, Token
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
@@ -26,8 +31,36 @@ from constructs_lib.versions import SEAWEEDFS_CHART, SEAWEEDFS_IMAGE, ImagePin
 
 S3_PORT = 8333
 DEFAULT_RELEASE = "seaweedfs"
+_VERIFYING_OR_REQUIRED = ("require", "verify-ca", "verify-full")
 _UID = 1000
 _CONFIG_KEY = "seaweedfs_s3_config"  # the key the chart mounts as the gateway's identities
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FilerPostgres:
+    """A Postgres database for the filer's index.
+
+    Attributes:
+        host: server host name (e.g. CNPG's ``<cluster>-rw.<namespace>.svc``).
+        database: database name; its owner is ``user``.
+        user: login role.
+        password: a reference to the role's password (never a literal).
+        port: server port. Default 5432.
+        sslmode: ``require`` (encrypted; the server's CA is not in this namespace to verify
+            against), ``verify-ca`` or ``verify-full``. Default ``"require"``.
+        max_connections: connections the filer may open. Default 20.
+        depends_on: the database and role, so the filer starts when they exist.
+            Default - none.
+    """
+
+    host: str
+    database: str
+    user: str
+    password: str
+    port: int = 5432
+    sslmode: str = "require"
+    max_connections: int = 20
+    depends_on: Sequence[ITerraformDependable] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,6 +80,8 @@ class SeaweedFsProps:
         image: SeaweedFS image. Default - the pinned release.
         release_name: Helm release; must contain "seaweedfs" so services are named
             ``<release>-<component>``. Default ``"seaweedfs"``.
+        filer_postgres: keep the filer's index in this database instead of on the filer's
+            volume. Default - none (leveldb2 on the volume, no backup).
         protect: refuse to uninstall (``prevent_destroy``). Default ``False``.
         depends_on: resources to create first, such as the namespace. Default - none.
     """
@@ -63,6 +98,7 @@ class SeaweedFsProps:
     )
     image: ImagePin = SEAWEEDFS_IMAGE
     release_name: str = DEFAULT_RELEASE
+    filer_postgres: FilerPostgres | None = None
     protect: bool = False
     depends_on: Sequence[ITerraformDependable] = ()
 
@@ -73,6 +109,7 @@ class SeaweedFs(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: SeaweedFsProps) -> None:
         super().__init__(scope, construct_id)
         names = [i.name for i in props.identities]
+        filer_db = props.filer_postgres
         raise_if_problems(
             "SeaweedFs",
             [
@@ -85,6 +122,14 @@ class SeaweedFs(Construct):
                 ""
                 if len(set(names)) == len(names)
                 else f"identities: names must be unique (got {names})",
+                ""
+                if filer_db is None or Token.is_unresolved(filer_db.password)
+                else "filer_postgres.password: must be a reference (generated password), never "
+                "a literal that would be written to cdktf.out",
+                ""
+                if filer_db is None or filer_db.sslmode in _VERIFYING_OR_REQUIRED
+                else f"filer_postgres.sslmode: {filer_db.sslmode!r} may send the password "
+                f"without TLS; allowed: {', '.join(_VERIFYING_OR_REQUIRED)}",
             ],
         )
         keys = GeneratedKeys(self, "Keys", props.identities)
@@ -126,13 +171,42 @@ class SeaweedFs(Construct):
             pod_labels=self.pod_labels,
             port=S3_PORT,
         )
-        self.helm = add_release(
-            self,
-            props,
-            chart=SEAWEEDFS_CHART,
-            depends_on=[config_secret, *props.depends_on],
-            values=_values(props, config_secret.metadata.name),
-        )
+        values = _values(props, config_secret.metadata.name)
+        ready: list[ITerraformDependable] = [config_secret, *props.depends_on]
+        if filer_db is not None:
+            secret_name = f"{props.release_name}-filer-postgres"
+            filer_secret = SecretV1(
+                self,
+                "FilerPostgres",
+                metadata=SecretV1Metadata(name=secret_name, namespace=props.namespace),
+                depends_on=list(props.depends_on) or None,
+                data={"password": filer_db.password},
+            )
+            # The literal name: the release waits for the Secret through depends_on.
+            values["filer"].update(_filer_store(filer_db, secret_name))
+            ready += [filer_secret, *filer_db.depends_on]
+        self.helm = add_release(self, props, chart=SEAWEEDFS_CHART, depends_on=ready, values=values)
+
+
+def _filer_store(db: FilerPostgres, password_secret: str) -> dict[str, Any]:
+    """Filer values selecting the postgres2 store (its keys: weed/filer/postgres2)."""
+    return {
+        "extraEnvironmentVars": {
+            "WEED_LEVELDB2_ENABLED": "false",
+            "WEED_POSTGRES2_ENABLED": "true",
+            "WEED_POSTGRES2_HOSTNAME": db.host,
+            "WEED_POSTGRES2_PORT": str(db.port),
+            "WEED_POSTGRES2_DATABASE": db.database,
+            "WEED_POSTGRES2_USERNAME": db.user,
+            "WEED_POSTGRES2_SSLMODE": db.sslmode,
+            "WEED_POSTGRES2_CONNECTION_MAX_OPEN": str(db.max_connections),
+        },
+        "secretExtraEnvironmentVars": {
+            "WEED_POSTGRES2_PASSWORD": {
+                "secretKeyRef": {"name": password_secret, "key": "password"}
+            }
+        },
+    }
 
 
 def filer_pod_labels(release_name: str = DEFAULT_RELEASE) -> dict[str, str]:

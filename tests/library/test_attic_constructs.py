@@ -14,17 +14,25 @@ from cdktf import TerraformStack, Testing as CdktfTesting
 from constructs_lib.attic.attic_server import AtticServer, AtticServerProps
 from constructs_lib.attic.pod import DatabaseRef
 from constructs_lib.attic.server_config import render_server_toml, server_config_problems
+from constructs_lib.kubernetes.rate_limit import ClientIp, RateLimitProps
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
-from constructs_lib.kubernetes.web_ingress import RateLimitProps, WebIngress, WebIngressProps
-from constructs_lib.postgres.cnpg_cluster import ClusterBackup, CnpgCluster, CnpgClusterProps
+from constructs_lib.kubernetes.web_ingress import WebIngress, WebIngressProps
+from constructs_lib.postgres.cnpg_cluster import (
+    ClusterBackup,
+    CnpgCluster,
+    CnpgClusterProps,
+    ManagedRole,
+)
+from constructs_lib.postgres.database_login import DatabaseLogin, DatabaseLoginProps
 from constructs_lib.storage.s3_credentials_secret import (
     S3CredentialsSecret,
     S3CredentialsSecretProps,
 )
 from constructs_lib.storage.s3_endpoint import StorageIdentity
-from constructs_lib.storage.seaweedfs import SeaweedFs, SeaweedFsProps
+from constructs_lib.storage.seaweedfs import FilerPostgres, SeaweedFs, SeaweedFsProps
 from constructs_lib.validation import PropsError
+from tests.support.ingress_routing import traefik_client
 from tests.support.synth_output import resources
 from upstream_formats.humantime import parse_duration
 
@@ -218,6 +226,38 @@ def test_seaweedfs_release_name_must_contain_seaweedfs():
         )
 
 
+def test_seaweedfs_filer_database_needs_a_generated_password_and_tls():
+    identity = StorageIdentity(name="a", bucket="b", secret_namespace="n", secret_name="s")
+    filer = FilerPostgres(
+        host="pg-rw.attic.svc", database="fs", user="fs", password="hunter2", sslmode="prefer"
+    )
+    with pytest.raises(PropsError) as info:
+        SeaweedFs(
+            _stack(),
+            "S",
+            SeaweedFsProps(namespace="st", identities=[identity], filer_postgres=filer),
+        )
+    assert any(
+        p.startswith("filer_postgres.password: must be a reference") for p in info.value.problems
+    )
+    assert any(p.startswith("filer_postgres.sslmode: 'prefer'") for p in info.value.problems)
+
+
+def test_database_login_and_roles_refuse_names_postgres_would_need_quoted_or_owns():
+    with pytest.raises(PropsError, match="must be a lowercase identifier"):
+        DatabaseLogin(
+            _stack(), "L", DatabaseLoginProps(role="Seaweed-FS", namespace="n", secret_name="s")
+        )
+    with pytest.raises(PropsError, match="is the application database's owner"):
+        CnpgCluster(
+            _stack(),
+            "Pg",
+            CnpgClusterProps(
+                name="pg", namespace="n", roles=[ManagedRole(name="app", password_secret="s")]
+            ),
+        )
+
+
 def test_traffic_policy_needs_a_rule_and_valid_peers():
     with pytest.raises(PropsError) as info:
         TrafficPolicy(
@@ -247,13 +287,56 @@ def _ingress_props(**overrides: Any) -> WebIngressProps:
     return WebIngressProps(**{**props, **overrides})
 
 
-def test_rate_limit_is_traefik_only():
-    with pytest.raises(PropsError, match="only supported with the traefik controller"):
-        WebIngress(
-            _stack(),
-            "I",
-            _ingress_props(controller="nginx", rate_limit=RateLimitProps(average=1, burst=1)),
+def _limited_ingress(controller: str, limit: RateLimitProps) -> dict[str, Any]:
+    stack = _stack()
+    WebIngress(stack, "I", _ingress_props(controller=controller, rate_limit=limit))
+    return json.loads(CdktfTesting.synth(stack))
+
+
+def test_rate_limit_rejects_what_the_controller_would_do_otherwise():
+    with pytest.raises(PropsError) as info:
+        _limited_ingress(
+            "nginx",
+            RateLimitProps(
+                average=100, burst=150, paths=("/", "/api"), client_ip=ClientIp(depth=1)
+            ),
         )
+    problems = "\n".join(info.value.problems)
+    assert "'/' limits the whole host" in problems
+    assert "ingress-nginx limits by the client address its own real-IP settings" in problems
+    assert "burst: 150 must be a multiple of average (100)" in problems
+    with pytest.raises(PropsError, match="set one of depth, excluded_ips, header"):
+        _limited_ingress(
+            "traefik",
+            RateLimitProps(
+                average=1, burst=1, paths=("/api/",), client_ip=ClientIp(depth=1, header="X-Ip")
+            ),
+        )
+
+
+@pytest.mark.parametrize(
+    ("client_ip", "trusted", "expected"),
+    [
+        (ClientIp(), True, "10.0.0.5"),
+        (ClientIp(header="CF-Connecting-IP"), False, "203.0.113.7"),
+        (ClientIp(excluded_ips=("10.0.0.0/8",)), True, "203.0.113.7"),
+        (ClientIp(depth=1), True, "203.0.113.7"),
+        # Without forwardedHeaders.trustedIPs Traefik strips X-Forwarded-For: one shared bucket.
+        (ClientIp(depth=1), False, ""),
+    ],
+)
+def test_traefik_counts_requests_for_the_client_it_is_told(
+    client_ip: ClientIp, trusted: bool, expected: str
+):
+    doc = _limited_ingress(
+        "traefik", RateLimitProps(average=5, burst=10, paths=("/_api/",), client_ip=client_ip)
+    )
+    (middleware,) = (m["manifest"] for m in doc["resource"]["kubernetes_manifest"].values())
+    headers = {"X-Forwarded-For": "203.0.113.7, 10.9.8.7", "CF-Connecting-IP": "203.0.113.7"}
+    if client_ip.depth:
+        headers["X-Forwarded-For"] = "198.51.100.1, 203.0.113.7"
+    spec = middleware["spec"]["rateLimit"]
+    assert traefik_client(spec, "10.0.0.5", headers, trusted=trusted) == expected
 
 
 def test_ingress_lets_the_controller_reach_acme_http01_solvers_and_nothing_else():

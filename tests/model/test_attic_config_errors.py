@@ -67,6 +67,16 @@ from tests.support.config_files import config_errors, config_with, valid_with, w
             "attic.ingress.controller_ports: list should have at least 1 item",
         ),
         ("attic.ingress.controller_ports", [0], "attic.ingress.controller_ports.0: input should"),
+        (
+            "attic.ingress.rate_limit",
+            {"client_ip": {"source": "forwarded_for", "excluded_ips": ["10.0.0.0/33"]}},
+            "attic.ingress.rate_limit.client_ip.excluded_ips.0: must be an address range",
+        ),
+        (
+            "attic.api.statement_timeout",
+            "60",
+            "attic.api.statement_timeout: has the wrong format (got '60'",
+        ),
         ("attic.compression.type", "gzip", "attic.compression.type: not an allowed value"),
         (
             "attic.image",
@@ -273,6 +283,65 @@ def test_attic_keys_get_one_clear_line(tmp_path: Path, path: str, value: Any, ex
             "Cloudflare's proxy caps request bodies at 100 MB",
         ),
         (
+            {"storage": {"seaweedfs": {"filer_store": "postgres"}}},
+            {},
+            "attic.storage.seaweedfs.filer_store",
+            "'postgres' puts SeaweedFS's file index in the database whose backups this",
+        ),
+        (
+            {"database": {"backup": {"s3": {"credentials": "secret"}}}},
+            {},
+            "attic.database.backup.s3.secret_name",
+            "is required with credentials 'secret'",
+        ),
+        (
+            {"database": {"backup": {"s3": {"secret_name": "keys"}}}},
+            {},
+            "attic.database.backup.s3.secret_name",
+            "is only read with credentials 'secret' (credentials is 'variables')",
+        ),
+        (
+            {"database": {"backup": {"s3": {"service_account_annotations": {"a": "b"}}}}},
+            {},
+            "attic.database.backup.s3.service_account_annotations",
+            "are only set with credentials 'workload_identity'",
+        ),
+        (
+            {"ingress": {"rate_limit": {"client_ip": {"source": "forwarded_for"}}}},
+            {},
+            "attic.ingress.rate_limit.client_ip.source",
+            "forwarded_for needs exactly one of depth or excluded_ips",
+        ),
+        (
+            {"ingress": {"rate_limit": {"client_ip": {"depth": 1}}}},
+            {},
+            "attic.ingress.rate_limit.client_ip.depth",
+            "is not used with source 'remote_address'",
+        ),
+        (
+            {"ingress": {"rate_limit": {"client_ip": {"source": "header"}}}},
+            {},
+            "attic.ingress.rate_limit.client_ip.header",
+            "is required with source 'header'",
+        ),
+        (
+            {"ingress": {"controller": "nginx", "rate_limit": {"burst": 150}}},
+            {},
+            "attic.ingress.rate_limit.burst",
+            "must be a multiple of average (100): ingress-nginx allows limit-rps x",
+        ),
+        (
+            {
+                "ingress": {
+                    "controller": "nginx",
+                    "rate_limit": {"client_ip": {"source": "header", "header": "X-Real-Ip"}},
+                }
+            },
+            {},
+            "attic.ingress.rate_limit.client_ip.source",
+            "ingress-nginx limits by the address its own real-IP settings give",
+        ),
+        (
             {"bazel_cache": {"enabled": True, "min_replicas": 4, "max_replicas": 2}},
             {},
             "attic.bazel_cache.min_replicas",
@@ -295,3 +364,47 @@ def test_in_cluster_storage_without_outside_clients_needs_no_ingress(tmp_path: P
     )
     config = load_config(write_config(tmp_path, data))
     assert config.base.attic.storage.public_endpoint is None
+
+
+_BESIDE_THE_CACHE = (
+    "the environment protects its state (protect_stateful), but its Postgres backups"
+)
+
+
+def test_protected_environments_warn_about_backups_beside_the_cache(tmp_path: Path):
+    config = load_config(write_config(tmp_path, config_with()))
+    assert [w.split(":")[0] for w in config.warnings] == ["dev", "prod"]
+    assert all(_BESIDE_THE_CACHE in w and "attic.database.backup.s3" in w for w in config.warnings)
+    unprotected = config_with()
+    unprotected["environments"]["dev"]["protect_stateful"] = False
+    off_site = {"database": {"backup": {"s3": {"endpoint": "https://s3.example.net"}}}}
+    unprotected["environments"]["prod"]["overrides"] = {"attic": off_site}
+    assert load_config(write_config(tmp_path, unprotected)).warnings == ()
+    accepted = config_with(attic={"database": {"backup": {"in_cluster": "allow"}}})
+    assert load_config(write_config(tmp_path, accepted)).warnings == ()
+
+
+def test_refuse_turns_the_warning_into_an_error_per_environment(tmp_path: Path):
+    data = config_with(attic={"database": {"backup": {"in_cluster": "refuse"}}})
+    data["environments"]["dev"]["overrides"] = {
+        "attic": {"database": {"backup": {"enabled": False}}}
+    }
+    errors = config_errors(tmp_path, data)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"attic.database.backup.in_cluster: {_BESIDE_THE_CACHE}")
+    assert "(in environment 'prod')" in errors[0]
+
+
+def test_two_environments_cannot_archive_into_one_folder(tmp_path: Path):
+    off_site = {"database": {"backup": {"s3": {"endpoint": "https://s3.example.net"}}}}
+    errors = config_errors(tmp_path, config_with(attic=off_site))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(
+        "attic.database.backup.bucket: environments 'dev' and 'prod' would archive Postgres "
+        "into the same folder (https://s3.example.net, bucket attic-pg-backups, folder attic-pg/)"
+    )
+    data = config_with(attic=off_site)
+    data["environments"]["prod"]["overrides"] = {
+        "attic": {"database": {"backup": {"bucket": "attic-pg-prod"}}}
+    }
+    assert load_config(write_config(tmp_path, data)).warnings == ()

@@ -8,14 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.synth_output import SynthOutput, resources
-
-
-def _attic_stacks(synths: list[SynthOutput]):
-    for synth in synths:
-        for name, doc in synth.stacks():
-            if name.startswith("attic-"):
-                yield name, doc
+from tests.support.pg_session import effective_setting, expand_env
+from tests.support.synth_output import SynthOutput, manifests, resources, stacks_of_kind
 
 
 def _pod_specs(doc: dict[str, Any]):
@@ -34,14 +28,6 @@ def _server_toml(doc: dict[str, Any]) -> dict[str, Any]:
     return tomllib.loads(config_map["data"]["server.toml"])
 
 
-def _manifests(doc: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [
-        item["manifest"]
-        for item in resources(doc, "kubernetes_manifest").values()
-        if item["manifest"]["kind"] == kind
-    ]
-
-
 def test_every_environment_has_an_attic_stack_after_platform_and_runners(
     all_synths: list[SynthOutput],
 ):
@@ -57,7 +43,7 @@ def test_every_environment_has_an_attic_stack_after_platform_and_runners(
 def test_every_attic_pod_is_hardened(all_synths: list[SynthOutput]):
     """atticd, the operations Jobs and the warming CronJob: all pass Pod Security restricted."""
     checked = 0
-    for name, doc in _attic_stacks(all_synths):
+    for name, doc in stacks_of_kind(all_synths, "attic"):
         for _rtype, address, spec in _pod_specs(doc):
             containers = [*spec.get("init_container", []), *spec["container"]]
             # Only the token rotation and the signing-key Job talk to the Kubernetes API.
@@ -85,7 +71,7 @@ def test_every_attic_pod_is_hardened(all_synths: list[SynthOutput]):
 
 def test_atticd_containers_get_tmp_logging_and_secret_refs(all_synths: list[SynthOutput]):
     checked = 0
-    for _name, doc in _attic_stacks(all_synths):
+    for _name, doc in stacks_of_kind(all_synths, "attic"):
         for _rtype, address, spec in _pod_specs(doc):
             for container in spec["container"]:
                 if container["name"] != "atticd":
@@ -100,7 +86,7 @@ def test_atticd_containers_get_tmp_logging_and_secret_refs(all_synths: list[Synt
 
 
 def test_modes_split_migrations_api_and_a_single_collector(all_synths: list[SynthOutput]):
-    for name, doc in _attic_stacks(all_synths):
+    for name, doc in stacks_of_kind(all_synths, "attic"):
         modes: dict[str, list[str]] = {}
         for rtype, _address, spec in _pod_specs(doc):
             if spec["container"][0]["name"] != "atticd":
@@ -118,7 +104,7 @@ def test_modes_split_migrations_api_and_a_single_collector(all_synths: list[Synt
 
 
 def test_garbage_collector_is_one_pod_replaced_not_rolled(all_synths: list[SynthOutput]):
-    for _name, doc in _attic_stacks(all_synths):
+    for _name, doc in stacks_of_kind(all_synths, "attic"):
         for address, item in resources(doc, "kubernetes_deployment_v1").items():
             if "GarbageCollector" in address:
                 assert item["spec"]["replicas"] == "1"
@@ -128,7 +114,7 @@ def test_garbage_collector_is_one_pod_replaced_not_rolled(all_synths: list[Synth
 
 
 def test_api_probes_hit_slash_with_an_allowed_host(all_synths: list[SynthOutput]):
-    for name, doc in _attic_stacks(all_synths):
+    for name, doc in stacks_of_kind(all_synths, "attic"):
         allowed = _server_toml(doc)["allowed-hosts"]
         for address, item in resources(doc, "kubernetes_deployment_v1").items():
             container = item["spec"]["template"]["spec"]["container"][0]
@@ -143,7 +129,7 @@ def test_api_probes_hit_slash_with_an_allowed_host(all_synths: list[SynthOutput]
 
 
 def test_api_scales_with_hpa_pdb_and_spread(all_synths: list[SynthOutput]):
-    for _name, doc in _attic_stacks(all_synths):
+    for _name, doc in stacks_of_kind(all_synths, "attic"):
         (hpa,) = (
             h
             for a, h in resources(doc, "kubernetes_horizontal_pod_autoscaler_v2").items()
@@ -184,10 +170,10 @@ def test_prod_scales_two_to_ten_and_dev_runs_one_instance(example_synth: SynthOu
     prod, dev = example_synth.stack("attic-prod"), example_synth.stack("attic-dev")
     (hpa,) = resources(prod, "kubernetes_horizontal_pod_autoscaler_v2").values()
     assert (hpa["spec"]["min_replicas"], hpa["spec"]["max_replicas"]) == (2, 10)
-    assert _manifests(prod, "Cluster")[0]["spec"]["instances"] == 3
-    assert _manifests(dev, "Cluster")[0]["spec"]["instances"] == 1
-    assert _manifests(dev, "ScheduledBackup") == []
-    assert _manifests(dev, "ObjectStore") == []
+    assert manifests(prod, "Cluster")[0]["spec"]["instances"] == 3
+    assert manifests(dev, "Cluster")[0]["spec"]["instances"] == 1
+    assert manifests(dev, "ScheduledBackup") == []
+    assert manifests(dev, "ObjectStore") == []
 
 
 def test_migrations_rerun_when_image_or_config_changes(example_synth: SynthOutput):
@@ -208,7 +194,7 @@ def test_migrations_rerun_when_image_or_config_changes(example_synth: SynthOutpu
 
 
 def test_server_toml_is_complete_and_secret_free(all_synths: list[SynthOutput]):
-    for _name, doc in _attic_stacks(all_synths):
+    for _name, doc in stacks_of_kind(all_synths, "attic"):
         toml = _server_toml(doc)
         assert toml["api-endpoint"].endswith("/")
         assert toml["storage"]["type"] == "s3"
@@ -227,8 +213,8 @@ def test_in_cluster_storage_is_reached_through_the_public_endpoint(example_synth
     assert set(hosts) == {"attic.example.com", "s3.attic.example.com"}
     backend = hosts["s3.attic.example.com"]["spec"]["rule"][0]["http"]["path"][0]["backend"]
     assert backend["service"] == {"name": "seaweedfs-s3", "port": {"number": 8333}}
-    # Backups stay inside the cluster.
-    (store,) = _manifests(doc, "ObjectStore")
+    # Backups beside the cache (staging) use the internal address, never the public one.
+    (store,) = manifests(example_synth.stack("attic-staging"), "ObjectStore")
     assert store["spec"]["configuration"]["endpointURL"].startswith("http://seaweedfs-s3.")
 
 
@@ -240,8 +226,8 @@ def test_in_cluster_only_clients_get_the_internal_endpoint(variants_synth: Synth
 
 
 def test_postgres_cluster_is_hardened(all_synths: list[SynthOutput]):
-    for _name, doc in _attic_stacks(all_synths):
-        (cluster,) = _manifests(doc, "Cluster")
+    for _name, doc in stacks_of_kind(all_synths, "attic"):
+        (cluster,) = manifests(doc, "Cluster")
         spec = cluster["spec"]
         assert spec["enableSuperuserAccess"] is False
         assert spec["postgresql"]["pg_hba"] == [
@@ -249,7 +235,6 @@ def test_postgres_cluster_is_hardened(all_synths: list[SynthOutput]):
             "hostnossl all all all reject",
         ]
         params = spec["postgresql"]["parameters"]
-        assert params["statement_timeout"] == "60s"
         assert params["log_statement"] == "ddl"
         assert params["log_connections"] == "on"
         assert spec["affinity"]["enablePodAntiAffinity"] is True
@@ -258,38 +243,31 @@ def test_postgres_cluster_is_hardened(all_synths: list[SynthOutput]):
         assert "monitoring" not in spec  # enablePodMonitor is deprecated; a PodMonitor instead
 
 
-def test_backups_use_the_plugin_daily_with_30_day_retention(example_synth: SynthOutput):
-    doc = example_synth.stack("attic-prod")
-    (cluster,) = _manifests(doc, "Cluster")
-    assert cluster["spec"]["plugins"] == [
-        {
-            "name": "barman-cloud.cloudnative-pg.io",
-            "isWALArchiver": True,
-            "parameters": {"barmanObjectName": "pg-backups"},
-        }
-    ]
-    (store,) = _manifests(doc, "ObjectStore")
-    assert store["spec"]["retentionPolicy"] == "30d"
-    assert store["spec"]["configuration"]["destinationPath"] == "s3://attic-pg-backups/"
-    (scheduled,) = _manifests(doc, "ScheduledBackup")
-    assert scheduled["spec"]["method"] == "plugin"
-    assert scheduled["spec"]["pluginConfiguration"] == {"name": "barman-cloud.cloudnative-pg.io"}
-    assert len(scheduled["spec"]["schedule"].split()) == 6
-    assert "backup" not in cluster["spec"]  # the deprecated in-tree path
+# The shape of the ``uri`` key in CNPG's ``<cluster>-app`` Secret.
+_PG_URI = "postgresql://attic:secret@attic-pg-rw.attic:5432/attic"
 
 
-def test_point_in_time_recovery_bootstraps_from_the_object_store(variants_synth: SynthOutput):
-    (cluster,) = _manifests(variants_synth.stack("attic-full"), "Cluster")
-    spec = cluster["spec"]
-    assert cluster["metadata"]["name"] == "attic-pg-restored"
-    assert spec["bootstrap"]["recovery"]["source"] == "origin"
-    assert spec["bootstrap"]["recovery"]["recoveryTarget"] == {"targetTime": "2026-11-20T09:30:00Z"}
-    (origin,) = spec["externalClusters"]
-    assert origin["plugin"]["parameters"] == {
-        "barmanObjectName": "pg-backups",
-        "serverName": "attic-pg",
-    }
-    assert spec["plugins"][0]["isWALArchiver"] is True  # the restored cluster archives again
+def test_only_the_api_sessions_get_a_statement_timeout(attic_environments):
+    """Migrations and garbage collection run statements that grow with the cache (ALTER TABLE,
+    bulk DELETEs): Postgres must not cut them; the API's sessions get the configured bound."""
+    seen: set[str] = set()
+    for env_name, env, doc in attic_environments:
+        (cluster,) = manifests(doc, "Cluster")
+        parameters = cluster["spec"]["postgresql"]["parameters"]
+        for _rtype, address, spec in _pod_specs(doc):
+            for container in spec["container"]:
+                env_vars = container.get("env", [])
+                if not any(v["name"] == "ATTIC_PG_URI" for v in env_vars):
+                    continue
+                url = expand_env(env_vars, "ATTIC_SERVER_DATABASE_URL", {"ATTIC_PG_URI": _PG_URI})
+                mode = container["args"][container["args"].index("--mode") + 1]
+                seen.add(mode)
+                wanted = env.config.attic.api.statement_timeout or "0"
+                if mode != "api-server":
+                    wanted = "0"
+                timeout = effective_setting(url, parameters, "statement_timeout")
+                assert timeout == wanted, (env_name, address, mode)
+    assert seen == {"api-server", "db-migrations", "garbage-collector", "garbage-collector-once"}
 
 
 def test_pod_monitor_only_with_monitoring(all_synths: list[SynthOutput]):
@@ -297,7 +275,7 @@ def test_pod_monitor_only_with_monitoring(all_synths: list[SynthOutput]):
         for name, doc in synth.stacks():
             if not name.startswith("attic-"):
                 continue
-            monitors = _manifests(doc, "PodMonitor")
+            monitors = manifests(doc, "PodMonitor")
             assert len(monitors) == (
                 1 if name in ("attic-staging", "attic-prod", "attic-full", "attic-incluster") else 0
             ), name
@@ -327,7 +305,7 @@ def test_namespace_denies_egress_except_dns_and_listed_paths(example_synth: Synt
 
 
 def test_seaweedfs_keys_are_generated_and_scoped_per_bucket(example_synth: SynthOutput):
-    doc = example_synth.stack("attic-prod")
+    doc = example_synth.stack("attic-staging")  # backups in SeaweedFS: two identities
     (release,) = [r for r in resources(doc, "helm_release").values() if r["chart"] == "seaweedfs"]
     values = yaml.safe_load(release["values"][0])
     s3 = values["filer"]["s3"]
@@ -411,30 +389,6 @@ def test_created_buckets_are_private_versioned_encrypted_and_kept(variants_synth
         )
     assert len(resources(doc, "aws_s3_bucket_lifecycle_configuration")) == 3
     assert doc["provider"]["aws"] == [{"region": "eu-west-1"}]
-
-
-def test_nginx_ingress_never_caps_or_buffers_uploads(variants_synth: SynthOutput):
-    doc = variants_synth.stack("attic-full")
-    for ingress in resources(doc, "kubernetes_ingress_v1").values():
-        annotations = ingress["metadata"]["annotations"]
-        assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "0"
-        assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
-        assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
-        assert ingress["spec"]["ingress_class_name"] == "nginx-internal"
-    assert _manifests(doc, "Middleware") == []
-
-
-def test_traefik_ingress_has_tls_rate_limit_and_no_buffering(example_synth: SynthOutput):
-    doc = example_synth.stack("attic-prod")
-    (middleware,) = _manifests(doc, "Middleware")
-    assert list(middleware["spec"]) == ["rateLimit"]  # never a buffering middleware
-    attic = next(i for a, i in resources(doc, "kubernetes_ingress_v1").items() if a == "Ingress")
-    annotations = attic["metadata"]["annotations"]
-    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
-    assert annotations["traefik.ingress.kubernetes.io/router.middlewares"].endswith(
-        "-attic-ratelimit@kubernetescrd"
-    )
-    assert attic["spec"]["tls"] == [{"hosts": ["attic.example.com"], "secret_name": "attic-tls"}]
 
 
 def test_outputs_tell_an_operator_where_things_are(example_synth: SynthOutput):

@@ -347,6 +347,31 @@ def test_flywheel_openings_go_no_further(environments: list[Environment]):
         assert not cluster.allows(dind, env.deployment_pod("attic"), 8080), env.name
 
 
+def test_postgres_reaches_its_backups_and_the_filer_its_index(environments: list[Environment]):
+    """Postgres archives wherever its ObjectStore points (in the cluster or outside it);
+    SeaweedFS's filer reaches Postgres when its index lives there, the master does not."""
+    archives, filers = set(), 0
+    for env in environments:
+        primary = env.postgres_primary()
+        for item in resources(env.attic, "kubernetes_manifest").values():
+            if item["manifest"]["kind"] == "ObjectStore":
+                url = item["manifest"]["spec"]["configuration"].get("endpointURL")
+                env.assert_reaches("Postgres archives", primary, url or "https://s3.amazonaws.com")
+                archives.add(".svc" in (url or ""))
+        for release in resources(env.attic, "helm_release").values():
+            values = yaml.safe_load(release["values"][0]) if release["chart"] == "seaweedfs" else {}
+            store = values.get("filer", {}).get("extraEnvironmentVars", {})
+            if "WEED_POSTGRES2_HOSTNAME" in store:
+                port, namespace = int(store["WEED_POSTGRES2_PORT"]), release["namespace"]
+                filer = Pod(namespace, filer_pod_labels(release["name"]), next(_ips), "filer")
+                assert env.cluster.denial(filer, primary, port) is None, env.name
+                master = Pod(namespace, {"app.kubernetes.io/component": "master"}, next(_ips))
+                assert not env.cluster.allows(master, primary, port), env.name
+                filers += 1
+    assert archives == {True, False}
+    assert filers >= 2
+
+
 def _ingress_hosts(env: Environment) -> set[str]:
     return {
         rule["host"]

@@ -3,10 +3,7 @@ nix jobs start even though attic-<env>, applied afterwards, has not written thei
 
 from __future__ import annotations
 
-import json
-import re
 import tomllib
-from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -15,32 +12,25 @@ from constructs_lib.runners.attic_flywheel import TOKEN_KEY
 from tests.support.graph import reachable
 from tests.support.netpol import from_terraform, selects
 from tests.support.runner_pod import patched_pod_spec, pod_volumes
-from tests.support.synth_output import SynthOutput, helm_releases, namespace_name, resources
+from tests.support.synth_output import (
+    SynthOutput,
+    dependencies,
+    helm_releases,
+    namespace_name,
+    resources,
+    stacks_of_kind,
+)
 
 _NAMESPACED = (
     "kubernetes_limit_range_v1",
     "kubernetes_resource_quota_v1",
     "kubernetes_network_policy_v1",
 )
-_REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)[.}\[]")
-
-
-def _runner_stacks(synth: SynthOutput) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, doc in synth.stacks():
-        if name.startswith("runners-"):
-            yield name, doc
 
 
 def _ancestors(doc: dict[str, Any], address: str) -> set[str]:
-    """Everything OpenTofu creates before ``address``: what it references (``${type.name...}``)
-    and what it lists in ``depends_on``, transitively."""
-    graph: dict[str, set[str]] = {}
-    for rtype, items in doc.get("resource", {}).items():
-        for name, item in items.items():
-            refs = {f"{t}.{n}" for t, n in _REFERENCE.findall(json.dumps(item))}
-            refs |= set(item.get("depends_on", []))
-            graph[f"{rtype}.{name}"] = {r for r in refs if not r.startswith(("var.", "data."))}
-    return reachable(graph, address)
+    """Everything OpenTofu creates before ``address``, transitively."""
+    return reachable(dependencies(doc), address)
 
 
 def _in_place(doc: dict[str, Any], namespace: str, labels: dict[str, str]) -> set[str]:
@@ -70,7 +60,7 @@ def test_every_manager_waits_for_what_it_and_its_jobs_need(all_synths: list[Synt
     and every ConfigMap a job mounts that this stack creates."""
     checked = 0
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in stacks_of_kind([synth], "runners"):
             classes = {
                 item["metadata"]["name"]: f"kubernetes_priority_class_v1.{name}"
                 for name, item in resources(doc, "kubernetes_priority_class_v1").items()
@@ -109,7 +99,7 @@ def test_nix_jobs_start_before_attic_writes_their_token(all_synths: list[SynthOu
     pod_spec patch the volume is optional, and everything else about it stays as rendered."""
     checked = 0
     for synth in all_synths:
-        for stack, doc in _runner_stacks(synth):
+        for stack, doc in stacks_of_kind([synth], "runners"):
             for release in helm_releases(doc).values():
                 _, entry = _manager(release)
                 kube = entry["kubernetes"]

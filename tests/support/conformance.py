@@ -23,6 +23,8 @@ OPEN_VALUES = frozenset(
         "podAnnotations",
         "podLabels",
         "commonAnnotations",
+        # Each key becomes an environment variable (e.g. SeaweedFS's WEED_* store settings).
+        "extraEnvironmentVars",
     }
 )
 

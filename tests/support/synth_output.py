@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,23 @@ class SynthOutput:
 def resources(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
     """Resources of one type, by Terraform name."""
     return doc.get("resource", {}).get(rtype, {})
+
+
+def stacks_of_kind(synths: list[SynthOutput], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every ``<kind>-<env>`` stack of the synths, by name."""
+    for synth in synths:
+        for name, doc in synth.stacks():
+            if name.startswith(f"{kind}-"):
+                yield name, doc
+
+
+def manifests(doc: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The ``kubernetes_manifest`` objects of one kind."""
+    return [
+        item["manifest"]
+        for item in resources(doc, "kubernetes_manifest").values()
+        if item["manifest"]["kind"] == kind
+    ]
 
 
 def addresses(doc: dict[str, Any]) -> list[str]:
@@ -94,3 +112,18 @@ def runner_configs(doc: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[
         kind = release["name"].removeprefix("gitlab-runner-").replace("-", "_")
         out[kind] = (values, entry)
     return out
+
+
+_REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)[.}\[]")
+
+
+def dependencies(doc: dict[str, Any]) -> dict[str, set[str]]:
+    """Resource address -> the resources OpenTofu creates before it: those it references
+    (``${type.name...}``) and those in its ``depends_on``."""
+    graph: dict[str, set[str]] = {}
+    for rtype, items in doc.get("resource", {}).items():
+        for name, item in items.items():
+            refs = {f"{t}.{n}" for t, n in _REFERENCE.findall(json.dumps(item))}
+            refs |= set(item.get("depends_on", []))
+            graph[f"{rtype}.{name}"] = {r for r in refs if not r.startswith(("var.", "data."))}
+    return graph

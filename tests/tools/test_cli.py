@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from config_model.loader import EXAMPLE_CONFIG, LoadedConfig
 from stacks import app as app_module
@@ -179,6 +180,18 @@ def test_synth_warns_about_choices_that_weaken_the_defaults(tmp_path: Path):
         "warning: incluster: runners.attic.unprotected_push is true: jobs of every branch and "
         "merge request can push to the Attic cache that every consumer trusts",
     ]
+
+
+def test_validate_warns_about_backups_beside_the_cache(tmp_path: Path):
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    del data["environments"]["prod"]["overrides"]["attic"]["database"]["backup"]
+    config = tmp_path / "organization.yaml"
+    config.write_text(yaml.safe_dump(data))
+    proc = _run("validate", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, proc.stderr
+    assert warnings[0].startswith("warning: prod: the environment protects its state")
 
 
 def test_stacks_rejects_an_unknown_environment():
