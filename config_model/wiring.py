@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config_model.organization import OrganizationConfig
+from config_model.runners import runner_slug
 
 # The runner types whose jobs use the Attic caches.
 NIX_TYPES = ("nix", "nix_protected")
@@ -88,3 +89,16 @@ def filer_in_postgres(config: OrganizationConfig) -> bool:
     if storage.seaweedfs.filer_store == "auto":
         return not backup_store_in_cluster(config)
     return storage.seaweedfs.filer_store == "postgres"
+
+
+def runner_description(config: OrganizationConfig, environment: str, runner_type: str) -> str:
+    """The runner's description in GitLab: what the stacks register and what the dashboard
+    matches runners by."""
+    registration = getattr(config.runners.types, runner_type).gitlab
+    return registration.description or f"{config.organization.name} {environment} {runner_type}"
+
+
+def runner_tags(config: OrganizationConfig, runner_type: str) -> list[str]:
+    """The job tags a runner type picks up: the configured ones, else the type's slug."""
+    tags = getattr(config.runners.types, runner_type).gitlab.tags
+    return list(tags) if tags is not None else [runner_slug(runner_type)]

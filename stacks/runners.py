@@ -18,7 +18,7 @@ from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
 from config_model.runners import Budget, Runners, enabled_types, job_namespace_of, runner_slug
-from config_model.wiring import attic_wiring_active
+from config_model.wiring import attic_wiring_active, runner_description, runner_tags
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
@@ -191,10 +191,7 @@ class RunnersStack(TerraformStack):
         TerraformOutput(
             self,
             "runner_tags",
-            value={
-                name: spec.gitlab.tags or [runner_slug(name)]
-                for name, spec in enabled_types(runners)
-            },
+            value={name: runner_tags(config, name) for name, _spec in enabled_types(runners)},
             description="Job tags each runner type picks up (gitlab_api token source).",
         )
         TerraformOutput(
@@ -249,9 +246,8 @@ def _token_secrets(scope: Construct, env: ResolvedEnvironment, namespace: str) -
                 scope=api.runner_type,
                 group_id=int(api.group_id) if api.group_id else None,
                 project_id=int(api.project_id) if api.project_id else None,
-                description=registration.description
-                or f"{config.organization.name} {env.name} {name}",
-                tags=registration.tags if registration.tags is not None else [runner_slug(name)],
+                description=runner_description(config, env.name, name),
+                tags=runner_tags(config, name),
                 run_untagged=registration.run_untagged,
                 locked=registration.locked,
                 access_level=registration.access_level,
