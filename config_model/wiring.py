@@ -102,3 +102,11 @@ def runner_tags(config: OrganizationConfig, runner_type: str) -> list[str]:
     """The job tags a runner type picks up: the configured ones, else the type's slug."""
     tags = getattr(config.runners.types, runner_type).gitlab.tags
     return list(tags) if tags is not None else [runner_slug(runner_type)]
+
+
+def dashboard_namespaces(config: OrganizationConfig) -> list[str]:
+    """Namespaces the runner dashboard watches (read-only): the runner managers', the job
+    namespaces and atticd's. The app reads them and the stack grants exactly these."""
+    runners = config.runners
+    names = [runners.namespace, runners.job_namespace, runners.dind_namespace]
+    return list(dict.fromkeys([*names, config.attic.namespace]))
