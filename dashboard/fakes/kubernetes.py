@@ -230,7 +230,10 @@ class FakeKubernetes:
     def _refusal(self, request: Request) -> JSONResponse | None:
         """The error this request gets before any object is read, if any."""
         with self.lock:
-            self.requests.append((request.method, request.url.path))
+            query = request.url.query
+            self.requests.append(
+                (request.method, request.url.path + (f"?{query}" if query else ""))
+            )
             code = self._outage or (self._fail_next.pop(0) if self._fail_next else None)
         if code is not None:
             return JSONResponse(
