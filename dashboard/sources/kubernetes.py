@@ -225,7 +225,9 @@ async def _watch(
         "allowWatchBookmarks": "true",
         "timeoutSeconds": str(timeout),
     }
-    async with http.stream("GET", path, params=params) as response:
+    # A watch is quiet between events: wait past the server's own timeout for the next one.
+    quiet = httpx.Timeout(http.timeout.connect, read=timeout + 30.0)
+    async with http.stream("GET", path, params=params, timeout=quiet) as response:
         if response.status_code == 410:
             raise ExpiredError
         if response.status_code != 200:
@@ -261,7 +263,7 @@ async def run_kubernetes(
     connection: Connection | None = None,
     namespaces: Sequence[str] | None = None,
     watch_timeout: int = 300,
-    flush_delay: float = 0.2,
+    flush_delay: float = 1.0,
     retry: Retry | None = None,
     timeout: float = 10.0,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -285,8 +287,7 @@ async def run_kubernetes(
         auth=_BearerAuth(connection.token),
         verify=verify,
         transport=transport,
-        # A watch is quiet between events: wait past the server's own timeout.
-        timeout=httpx.Timeout(timeout, read=watch_timeout + 30),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         headers={"Accept": "application/json"},
     ) as http:
         retry = retry or default_retry(10.0)
