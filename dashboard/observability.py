@@ -102,6 +102,9 @@ def configure_logging(level: str, secrets: Sequence[str] = ()) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # One line per outgoing request at INFO would drown the rest (polls every 30 s).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class Metrics:
