@@ -104,8 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "dashboard",
         add_help=False,
-        help="serve the runner dashboard, or a local demo with --demo (attic-iac dashboard "
-        "--help)",
+        help="serve the runner dashboard; --demo runs it on fakes (attic-iac dashboard --help)",
     )
     _add_token_commands(sub)
     return parser

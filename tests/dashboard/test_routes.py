@@ -32,7 +32,7 @@ def _concrete(template: str) -> str:
     return re.sub(r"{(\w+)(:\w+)?}", lambda m: SAMPLES.get(m.group(1), "x"), template)
 
 
-def _requests(app) -> list[tuple[str, str, str, str]]:
+def _requests(app) -> list[tuple[str | None, str, str, str]]:
     """(name, method, concrete path, template) for every route of the app."""
     found = []
     for route in app.routes:

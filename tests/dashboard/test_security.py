@@ -124,7 +124,7 @@ async def test_the_real_pages_carry_the_headers_and_no_secret(tmp_path: Path):
                 SESSION_KEY,
                 READ_TOKEN,
                 session.tokens.access_token,
-                session.tokens.refresh_token,
+                session.tokens.refresh_token or "",
                 session.id,
                 value,
             ):
