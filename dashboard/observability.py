@@ -62,7 +62,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Record attributes that are not extras (uvicorn adds an ANSI-coloured copy of its message).
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -102,6 +103,9 @@ def configure_logging(level: str, secrets: Sequence[str] = ()) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # One line per outgoing request at INFO would drown the rest (polls every 30 s).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class Metrics:
