@@ -138,6 +138,11 @@ def test_sign_in_see_the_fleet_and_watch_it_change_live(demo_served):
             phone.goto(f"{base}/e/dev/")
             expect(phone.locator('tr[data-runner-type="docker"]')).to_be_visible()
             shot(phone, "08-fleet-phone")
+            phone.goto(f"{base}/e/dev/scaling")
+            expect(phone.locator("figure.chart canvas")).to_have_count(2, timeout=LIVE)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"the scaling page is {width}px wide on a 390px screen"
+            shot(phone, "09-scaling-phone")
         finally:
             browser.close()
     assert problems == []
