@@ -10,8 +10,12 @@ CHECKOV_VENV := .venv-checkov
 NODE_VERSION := 24.21.0
 NODE_ARCH := $(shell uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
 NODE := .tools/node/bin/node
-# Debian tools the tests run: busybox is the nix runner image's wget/timeout (setup.sh's fallback).
+# Debian packages the tests use, each as package:file-it-installs: busybox is the nix runner
+# image's wget/timeout (setup.sh's fallback); Playwright drives Debian's chromium in the dashboard's
+# browser tests (never `playwright install`), and a font makes its screenshots show text.
 SYSTEM_TOOLS := .tools/.system-tools
+SYSTEM_PACKAGES := busybox:/bin/busybox chromium:/usr/bin/chromium \
+	fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 .PHONY: setup synth test lint typecheck pytest bench snapshots-update schema components clean
 
@@ -36,8 +40,12 @@ $(NODE):
 	ln -sf ../../npm/node_modules/node-linux-$(NODE_ARCH)/bin/node $(NODE)
 	$(NODE) --version
 
-$(SYSTEM_TOOLS):
-	command -v busybox >/dev/null || { apt-get update -qq && apt-get install -y -qq busybox; }
+# Installs only what is missing (CI runs as root); re-checked whenever this file changes.
+$(SYSTEM_TOOLS): Makefile
+	missing=$$(for entry in $(SYSTEM_PACKAGES); do \
+		[ -e "$${entry#*:}" ] || echo "$${entry%%:*}"; done); \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; fi
 	mkdir -p $(dir $@) && touch $@
 
 synth: $(VENV)/.installed $(NODE)
