@@ -17,7 +17,8 @@ SYSTEM_TOOLS := .tools/.system-tools
 SYSTEM_PACKAGES := busybox:/bin/busybox chromium:/usr/bin/chromium \
 	fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
-.PHONY: setup synth test lint typecheck pytest bench snapshots-update schema components clean
+.PHONY: setup synth test lint typecheck pytest bench bench-dashboard snapshots-update schema components \
+	clean
 
 setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(NODE) $(SYSTEM_TOOLS)
 
@@ -77,6 +78,11 @@ components: $(VENV)/.installed
 
 bench: $(VENV)/.installed $(NODE)
 	$(PY) -m tests.bench
+
+# The dashboard's web tier with 500 SSE viewers on loopback (tests/bench_dashboard.py says what
+# it measures; BENCH_* variables change the load). About a minute and a half.
+bench-dashboard: $(VENV)/.installed
+	$(PY) -m tests.bench_dashboard
 
 # Re-fetch the dashboard's vendored htmx/htmx-ext-sse/uPlot with the machine's npm and check
 # them against dashboard/static/vendor/MANIFEST.json (tests/tools/vendor_js.py; --update moves a pin).
