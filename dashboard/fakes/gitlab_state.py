@@ -10,6 +10,7 @@ import itertools
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from dashboard.fakes.gitlab_repo import Repository
 RunnerStatus = Literal["online", "offline", "stale", "never_contacted"]
 ACCESS_TOKEN_LIFETIME = 7200
 CODE_LIFETIME = 600
+# Requests remembered for tests (bounded: the demo runs for days).
+REQUEST_LOG = 10_000
 
 
 def iso(when: datetime | None) -> str | None:
@@ -130,7 +133,7 @@ class GitLabState:
         self.codes: dict[str, AuthCode] = {}
         self.form_tokens: set[str] = set()
         self.signed_in: int | None = None
-        self.requests: list[tuple[str, str]] = []
+        self.requests: deque[tuple[str, str]] = deque(maxlen=REQUEST_LOG)
         self._ids = itertools.count(1)
         self._fail_next: list[int] = []
         self._outage: int | None = None

@@ -17,6 +17,7 @@ import itertools
 import json
 import threading
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +45,8 @@ RESOURCES: dict[str, tuple[str, str, str]] = {
     ),
 }
 _END = None
+# Requests remembered for tests (bounded: the demo runs for days).
+REQUEST_LOG = 10_000
 
 
 def status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -93,7 +96,7 @@ class FakeKubernetes:
         self.resource_version = 1
         self.oldest_version = 1
         self.history: list[tuple[int, str, str, str, dict[str, Any]]] = []
-        self.requests: list[tuple[str, str]] = []
+        self.requests: deque[tuple[str, str]] = deque(maxlen=REQUEST_LOG)
         self._watches: list[_Watch] = []
         self._fail_next: list[int] = []
         self._outage: int | None = None
@@ -230,7 +233,10 @@ class FakeKubernetes:
     def _refusal(self, request: Request) -> JSONResponse | None:
         """The error this request gets before any object is read, if any."""
         with self.lock:
-            self.requests.append((request.method, request.url.path))
+            query = request.url.query
+            self.requests.append(
+                (request.method, request.url.path + (f"?{query}" if query else ""))
+            )
             code = self._outage or (self._fail_next.pop(0) if self._fail_next else None)
         if code is not None:
             return JSONResponse(

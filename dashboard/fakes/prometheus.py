@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from starlette.routing import Route
 
 Value = float | Callable[[float], float]
 MAX_POINTS = 11000
+# Requests remembered for tests (bounded: the demo runs for days).
+REQUEST_LOG = 10_000
 
 
 def _format(value: float) -> str:
@@ -45,7 +48,7 @@ class FakePrometheus:
         self.clock = clock
         self.lock = threading.Lock()
         self.data: dict[str, list[tuple[dict[str, str], Value]]] = {}
-        self.requests: list[tuple[str, str]] = []
+        self.requests: deque[tuple[str, str]] = deque(maxlen=REQUEST_LOG)
         self._fail_next: list[int] = []
         self._outage: int | None = None
 

@@ -3,9 +3,12 @@ the demo fleet in the fakes, and the fakes served on 127.0.0.1."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,45 @@ from dashboard.fakes.demo_data import Demo, build_demo
 from dashboard.fakes.serve import serve_in_thread
 
 DEMO_PUBLIC_URL = "http://127.0.0.1:8080"
+LOCAL_NAMES = {"localhost", "testserver"}
+
+
+def _local(host: Any) -> bool:
+    if host in (None, "") or str(host) in LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dashboard tests talk to fakes in-process or on loopback only: a connection or a name
+    lookup for anything else fails the test."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def checked(address: Any) -> None:
+        host = address[0] if isinstance(address, tuple) else None
+        if not isinstance(address, str | bytes) and not _local(host):
+            raise AssertionError(f"a dashboard test tried to reach the network: {address!r}")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        checked(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        checked(address)
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        checked((host.decode() if isinstance(host, bytes) else host, 0))
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture

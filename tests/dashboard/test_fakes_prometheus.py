@@ -64,3 +64,9 @@ async def test_unknown_queries_and_outages_answer_prometheus_errors(fake):
     assert unknown.json()["status"] == "error"
     assert unknown.json()["errorType"] == "bad_data"
     assert down.status_code == 503
+
+
+async def test_dashboard_tests_cannot_reach_the_network():
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(AssertionError, match="tried to reach the network"):
+            await client.get("https://prometheus.example.com/api/v1/query")
