@@ -215,7 +215,7 @@ def _flipper(store: FleetStore, commands: IO[str], report: IO[str]) -> None:
 def serve(report_fd: int) -> int:
     """The server process: settings from the environment, the real app, the fleet, a session."""
     settings = Settings.from_env(os.environ)
-    app = create_app(settings)
+    app = create_app(settings, collectors=())  # no collector: the fleet below stays as it is
     store = app.state.stores[settings.environment]
     _fleet(store, random.Random(17))
     sessions = app.state.sessions
