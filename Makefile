@@ -10,10 +10,15 @@ CHECKOV_VENV := .venv-checkov
 NODE_VERSION := 24.21.0
 NODE_ARCH := $(shell uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
 NODE := .tools/node/bin/node
-# Debian tools the tests run: busybox is the nix runner image's wget/timeout (setup.sh's fallback).
+# Debian packages the tests use, each as package:file-it-installs: busybox is the nix runner
+# image's wget/timeout (setup.sh's fallback); Playwright drives Debian's chromium in the dashboard's
+# browser tests (never `playwright install`), and a font makes its screenshots show text.
 SYSTEM_TOOLS := .tools/.system-tools
+SYSTEM_PACKAGES := busybox:/bin/busybox chromium:/usr/bin/chromium \
+	fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
-.PHONY: setup synth test lint typecheck pytest bench snapshots-update schema components clean
+.PHONY: setup synth test lint typecheck pytest bench bench-dashboard snapshots-update schema components \
+	clean
 
 setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(NODE) $(SYSTEM_TOOLS)
 
@@ -36,8 +41,12 @@ $(NODE):
 	ln -sf ../../npm/node_modules/node-linux-$(NODE_ARCH)/bin/node $(NODE)
 	$(NODE) --version
 
-$(SYSTEM_TOOLS):
-	command -v busybox >/dev/null || { apt-get update -qq && apt-get install -y -qq busybox; }
+# Installs only what is missing (CI runs as root); re-checked whenever this file changes.
+$(SYSTEM_TOOLS): Makefile
+	missing=$$(for entry in $(SYSTEM_PACKAGES); do \
+		[ -e "$${entry#*:}" ] || echo "$${entry%%:*}"; done); \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; fi
 	mkdir -p $(dir $@) && touch $@
 
 synth: $(VENV)/.installed $(NODE)
@@ -69,6 +78,11 @@ components: $(VENV)/.installed
 
 bench: $(VENV)/.installed $(NODE)
 	$(PY) -m tests.bench
+
+# The dashboard's web tier with 500 SSE viewers on loopback (tests/bench_dashboard.py says what
+# it measures; BENCH_* variables change the load). About a minute and a half.
+bench-dashboard: $(VENV)/.installed
+	$(PY) -m tests.bench_dashboard
 
 # Re-fetch the dashboard's vendored htmx/htmx-ext-sse/uPlot with the machine's npm and check
 # them against dashboard/static/vendor/MANIFEST.json (tests/tools/vendor_js.py; --update moves a pin).
