@@ -20,6 +20,7 @@ from stacks.stack_kinds import STACK_KINDS
 from tests.conftest import REPO
 from tests.support.fake_tofu import calls, install
 from tests.support.gitlab_ci import resolve_extends
+from tests.support.plan_inputs import tf_var_environment
 from tests.support.synth_output import SynthOutput
 
 PIPELINE = REPO / ".gitlab-ci.yml"
@@ -124,8 +125,10 @@ def test_pipeline_validates_against_gitlab_ci_schema(refdata: Path) -> None:
 def test_stages_and_security_templates() -> None:
     document = raw()
     assert document["stages"] == ["validate", "plan", "apply", "verify"]
-    templates = {item["template"] for item in document["include"]}
+    templates = {item["template"] for item in document["include"] if "template" in item}
     assert templates == {"Jobs/SAST.gitlab-ci.yml", "Jobs/Secret-Detection.gitlab-ci.yml"}
+    locals_ = [item["local"] for item in document["include"] if "local" in item]
+    assert locals_ == ["templates/docker-build/template.yml"]
     # their jobs default to a 'test' stage this pipeline lacks
     assert document["sast"]["stage"] == "validate"
     assert document["secret_detection"]["stage"] == "validate"
@@ -228,7 +231,8 @@ def test_plan_artifacts_are_what_the_driver_writes() -> None:
         # A saved plan holds secrets: nobody downloads it; the apply job gets it via needs.
         assert job["artifacts"]["access"] == "none"
         assert job["artifacts"]["expire_in"] == "12 hours"
-        assert job["needs"] == ["synth"]
+        # The dashboard's plan gets the image digest from dashboard-image's dotenv report.
+        assert job["needs"] == ["synth", "dashboard-image"]
 
 
 def test_every_config_environment_has_plan_apply_rollback_and_health(
@@ -293,6 +297,8 @@ def test_fake_tofu_the_pipelines_own_commands_plan_then_apply_dev(
         "ATTIC_IAC_ENV": "dev",
         "PLAN_ARGS": "",
         "HOME": str(tmp_path),
+        # dashboard-image's dotenv report and the CI/CD variables of the environment
+        **tf_var_environment([example_synth.stack("dashboard-dev")]),
     }
     # the apply job's workspace: the synth artifact plus each plan job's declared artifacts
     applier = tmp_path / "apply-job"
@@ -317,7 +323,12 @@ def test_fake_tofu_the_pipelines_own_commands_plan_then_apply_dev(
     done = _shell(apply_job["script"], base, applier)
     assert done.returncode == 0, done.stderr
     applied = [c for c in calls(log) if c["args"][0] == "apply"]
-    assert [Path(c["cwd"]).name for c in applied] == ["platform-dev", "runners-dev", "attic-dev"]
+    assert [Path(c["cwd"]).name for c in applied] == [
+        "platform-dev",
+        "runners-dev",
+        "attic-dev",
+        "dashboard-dev",
+    ]
     assert all(
         c["args"] == ["apply", "-input=false", "-lock-timeout=5m", "tfplan"] for c in applied
     )
