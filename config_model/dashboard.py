@@ -48,7 +48,7 @@ PROMETHEUS_DURATION = r"^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9
 
 
 def _group(value: str) -> str:
-    if not _GROUP.match(value):
+    if not _GROUP.match(value) or (value.isdigit() and value.startswith("0")):
         raise ValueError(
             "must be a group id (digits), a group's full path such as acme/platform, or "
             "'instance' (every runner of the instance; needs an administrator's read token)"
@@ -57,7 +57,7 @@ def _group(value: str) -> str:
 
 
 def _project(value: str) -> str:
-    if not _PROJECT.match(value):
+    if not _PROJECT.match(value) or (value.isdigit() and value.startswith("0")):
         raise ValueError("must be a project id (digits) or its full path such as acme/attic-iac")
     return value
 

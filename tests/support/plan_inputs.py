@@ -34,12 +34,14 @@ def tf_var_environment(docs: Iterable[dict[str, Any]]) -> dict[str, str]:
 
 def validation_accepts(spec: dict[str, Any], value: str) -> bool:
     """Whether every ``validation`` of a variable passes for ``value``: ``regex`` succeeds when
-    the pattern matches anywhere (RE2; the patterns used here mean the same in Python), and
-    ``can`` turns its failure into false."""
+    the pattern matches anywhere, and ``can`` turns its failure into false. The pattern is RE2,
+    whose ``$`` (without the m flag) is the very end of the text, Python's ``\\Z``; the rest
+    of the syntax used here means the same in Python."""
     for rule in spec.get("validation", []):
         found = _CAN_REGEX.match(rule["condition"])
         assert found, f"validation not modelled: {rule['condition']}"
         pattern = json.loads(f'"{found[1]}"')  # HCL's string escapes, as far as used here
-        if re.search(pattern, value) is None:
+        assert "\\" not in pattern, f"escapes not modelled: {pattern}"
+        if re.search(pattern.replace("$", r"\Z"), value) is None:
             return False
     return True
