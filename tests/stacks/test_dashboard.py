@@ -1,5 +1,6 @@
-"""dashboard-<env>: what the synthesized stack grants, mounts and exposes, held against the
-app's settings contract (ports 8080/9090, DASHBOARD_* variables, secret files, metric names)."""
+"""dashboard-<env>: what the synthesized stack mounts and exposes, held against the app's
+settings contract (ports 8080/9090, DASHBOARD_* variables, secret files, metric names). Its
+grants are in test_dashboard_rbac.py, its network paths in test_dashboard_network.py."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import pytest
 import yaml
 
 from config_model.loader import EXAMPLE_CONFIG, ResolvedEnvironment, load_config
-from config_model.wiring import dashboard_namespaces
-from constructs_lib.dashboard.read_access import READ_VERBS
 from tests.support.plan_inputs import DASHBOARD_IMAGE, required_variables, validation_accepts
 from tests.support.promql_rules import parse, rules_of, selectors
 from tests.support.synth_output import SynthOutput, manifests, resources
@@ -39,15 +38,6 @@ SETTINGS = {
     "DASHBOARD_PORT",
     "DASHBOARD_METRICS_PORT",
 }
-# Exactly what the app reads, by namespace role (its contract): never more.
-WATCHED = {
-    ("", "pods"),
-    ("", "events"),
-    ("apps", "deployments"),
-    ("apps", "replicasets"),
-    ("autoscaling", "horizontalpodautoscalers"),
-}
-CONFIG_MAPS = ("", "configmaps")
 # The metric names the app exports (its contract).
 APP_METRICS = {"attic_iac_dashboard_source_up", "attic_iac_dashboard_drift_items"}
 
@@ -69,98 +59,6 @@ def _container(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _env(doc: dict[str, Any]) -> dict[str, str]:
     return {item["name"]: item["value"] for item in _container(doc)["env"]}
-
-
-# --- RBAC ------------------------------------------------------------------------------------
-
-
-def rbac_problems(doc: dict[str, Any]) -> list[str]:
-    """Why a stack's grants are not read-only and narrow (empty when they are)."""
-    problems = [
-        f"{rtype} {name}: the dashboard reads nothing cluster-scoped"
-        for rtype in ("kubernetes_cluster_role_v1", "kubernetes_cluster_role_binding_v1")
-        for name in resources(doc, rtype)
-    ]
-    for name, role in resources(doc, "kubernetes_role_v1").items():
-        for rule in role["rule"]:
-            for field in ("api_groups", "resources", "verbs"):
-                if "*" in rule.get(field, []):
-                    problems.append(f"{name}: '*' in {field}")
-            if "secrets" in rule["resources"]:
-                problems.append(f"{name}: grants secrets")
-            problems += [
-                f"{name}: verb {verb!r} is not read-only"
-                for verb in rule["verbs"]
-                if verb not in READ_VERBS
-            ]
-            if rule.get("resource_names") == ["*"]:
-                problems.append(f"{name}: resource_names '*'")
-    return problems
-
-
-def test_rbac_is_read_only_in_every_dashboard_stack(dashboard_environments: Stacks):
-    for name, _, doc in dashboard_environments:
-        assert rbac_problems(doc) == [], name
-
-
-@pytest.mark.parametrize(
-    ("rule", "problem"),
-    [
-        ({"api_groups": [""], "resources": ["secrets"], "verbs": ["get"]}, "grants secrets"),
-        ({"api_groups": ["*"], "resources": ["pods"], "verbs": ["get"]}, "'*' in api_groups"),
-        ({"api_groups": [""], "resources": ["*"], "verbs": ["list"]}, "'*' in resources"),
-        ({"api_groups": [""], "resources": ["pods"], "verbs": ["*"]}, "'*' in verbs"),
-        ({"api_groups": [""], "resources": ["pods"], "verbs": ["delete"]}, "is not read-only"),
-        ({"api_groups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}, "read-only"),
-    ],
-)
-def test_the_rbac_check_catches_a_widened_grant(
-    dashboard_environments: Stacks, rule: dict[str, Any], problem: str
-):
-    """Adding secrets, a wildcard, a write verb or a ClusterRole fails the test above."""
-    _, _, doc = dashboard_environments[0]
-    widened = {"resource": dict(doc["resource"])}
-    roles = dict(resources(doc, "kubernetes_role_v1"))
-    first = next(iter(roles))
-    roles[first] = {**roles[first], "rule": [*roles[first]["rule"], rule]}
-    widened["resource"]["kubernetes_role_v1"] = roles
-    assert any(problem in line for line in rbac_problems(widened))
-    widened["resource"]["kubernetes_cluster_role_v1"] = {"Reader": {"rule": []}}
-    assert any("cluster-scoped" in line for line in rbac_problems(widened))
-
-
-def test_roles_grant_exactly_what_the_app_reads_in_exactly_the_watched_namespaces(
-    dashboard_environments: Stacks,
-):
-    for name, env, doc in dashboard_environments:
-        config = env.config
-        granted: dict[str, set[tuple[str, str]]] = {}
-        for role in resources(doc, "kubernetes_role_v1").values():
-            pairs = {
-                (group, resource)
-                for rule in role["rule"]
-                for group in rule["api_groups"]
-                for resource in rule["resources"]
-            }
-            assert all(sorted(rule["verbs"]) == sorted(READ_VERBS) for rule in role["rule"])
-            assert "resource_names" not in str(role), name
-            granted[role["metadata"]["namespace"]] = pairs
-        assert sorted(granted) == sorted(dashboard_namespaces(config)), name
-        for namespace, pairs in granted.items():
-            expected = WATCHED | ({CONFIG_MAPS} if namespace == config.runners.namespace else set())
-            assert pairs == expected, (name, namespace)
-        # Each Role is bound to the dashboard's ServiceAccount only.
-        account = _one(doc, "kubernetes_service_account_v1")
-        assert account["automount_service_account_token"] is False
-        for binding in resources(doc, "kubernetes_role_binding_v1").values():
-            assert binding["subject"] == [
-                {
-                    "kind": "ServiceAccount",
-                    "name": account["metadata"]["name"],
-                    "namespace": config.dashboard.namespace,
-                }
-            ], name
-            assert binding["role_ref"]["kind"] == "Role"
 
 
 # --- secrets and settings --------------------------------------------------------------------
