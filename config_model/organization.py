@@ -15,6 +15,7 @@ from config_model.base import (
     check_url,
     digits,
 )
+from config_model.dashboard import Dashboard
 from config_model.monitoring import Monitoring
 from config_model.platform import Platform
 from config_model.runners import Runners
@@ -89,3 +90,4 @@ class OrganizationConfig(StrictModel):
     monitoring: Monitoring = Field(default_factory=Monitoring)
     attic: Attic = Field(default_factory=Attic)
     runners: Runners = Field(default_factory=Runners)
+    dashboard: Dashboard = Field(default_factory=Dashboard)

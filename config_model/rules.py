@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from config_model.attic_rules import attic_problems
 from config_model.base import Problems
+from config_model.dashboard_rules import dashboard_problems
 from config_model.organization import OrganizationConfig
 from config_model.runner_rules import runner_problems
 
@@ -26,6 +27,7 @@ def cross_field_problems(config: OrganizationConfig) -> Problems:
         )
     problems += attic_problems(config)
     problems += runner_problems(config)
+    problems += dashboard_problems(config)
     return problems
 
 

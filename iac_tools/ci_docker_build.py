@@ -2,7 +2,9 @@
 daemon (the dind runner), or built by Nix and pushed by skopeo without one (the nix runner).
 
 One visible job extends one of two hidden jobs, picked by the ``mode`` input: the two need
-different images and runner tags.
+different images and runner tags. Both modes end by writing the pushed image's digest as a
+dotenv report (``<digest_variable>=<image>@sha256:...``), so a later job (through ``needs``)
+can deploy exactly the image that was pushed, never a tag.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from constructs_lib.versions import DOCKER_CLI_IMAGE, DOCKER_DIND_IMAGE, NIX_IMAGE
 from iac_tools.ci_component_parts import (
     FLAKES,
+    VARIABLE_NAME_REGEX,
     Component,
     append_nix_config,
     common_inputs,
@@ -26,6 +29,9 @@ DIND_VARIABLES = {
     "DOCKER_TLS_VERIFY": "1",
     "DOCKER_CERT_PATH": "/certs/client",
 }
+
+# The dotenv report of the pushed digest.
+DIGEST_FILE = "docker-build.env"
 
 LATEST_CONDITION = (
     '[ "$[[ inputs.latest ]]" = true ] && [ -n "${CI_COMMIT_BRANCH:-}" ] &&\n'
@@ -60,6 +66,25 @@ docker build --pull --file "$IMAGE_DOCKERFILE" --tag "$IMAGE_NAME:$IMAGE_TAG" \\
     $IMAGE_BUILD_ARGS "$IMAGE_CONTEXT"
 set +f
 docker push "$IMAGE_NAME:$IMAGE_TAG"
+"""
+
+DOCKER_DIGEST = f"""\
+# The digest the registry gave the push, from the image's RepoDigests (Docker shortens Docker
+# Hub names there), written as a dotenv report for jobs that deploy by digest.
+_db_repo=${{IMAGE_NAME#docker.io/}}
+_db_repo=${{_db_repo#library/}}
+_db_digest=
+_db_format='{{{{range .RepoDigests}}}}{{{{.}}}} {{{{end}}}}'
+for _db_entry in $(docker image inspect --format "$_db_format" "$IMAGE_NAME:$IMAGE_TAG"); do
+    case $_db_entry in
+        "$_db_repo"@sha256:*) _db_digest=${{_db_entry#*@}} ;;
+    esac
+done
+if [ -z "$_db_digest" ]; then
+    echo "docker-build: the registry gave $IMAGE_NAME:$IMAGE_TAG no digest" >&2
+    exit 1
+fi
+printf '%s=%s@%s\\n' "$IMAGE_DIGEST_VARIABLE" "$IMAGE_NAME" "$_db_digest" > {DIGEST_FILE}
 """
 
 DOCKER_LATEST = f"""\
@@ -109,13 +134,17 @@ _db_auth=$(mktemp -d)
 export REGISTRY_AUTH_FILE="$_db_auth/auth.json"
 printf '%s\\n' "$CI_REGISTRY_PASSWORD" |
     "$_db_skopeo" login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"
+_db_digestfile="$_db_auth/digest"
 if [ -x "$_db_archive" ] && [ ! -d "$_db_archive" ]; then
-    "$_db_archive" | "$_db_skopeo" --insecure-policy copy docker-archive:/dev/stdin \\
-        "docker://$IMAGE_NAME:$IMAGE_TAG"
+    "$_db_archive" | "$_db_skopeo" --insecure-policy copy --digestfile "$_db_digestfile" \\
+        docker-archive:/dev/stdin "docker://$IMAGE_NAME:$IMAGE_TAG"
 else
-    "$_db_skopeo" --insecure-policy copy "docker-archive:$_db_archive" \\
-        "docker://$IMAGE_NAME:$IMAGE_TAG"
+    "$_db_skopeo" --insecure-policy copy --digestfile "$_db_digestfile" \\
+        "docker-archive:$_db_archive" "docker://$IMAGE_NAME:$IMAGE_TAG"
 fi
+# The pushed digest as a dotenv report, for jobs that deploy by digest.
+printf '%s=%s@%s\\n' "$IMAGE_DIGEST_VARIABLE" "$IMAGE_NAME" "$(cat "$_db_digestfile")" \\
+    > {DIGEST_FILE}
 # latest follows the default branch only: never merge requests, other branches or tags.
 if {LATEST_CONDITION}; then
     "$_db_skopeo" --insecure-policy copy "docker://$IMAGE_NAME:$IMAGE_TAG" \\
@@ -177,6 +206,14 @@ def docker_build() -> Component:
             "nixpkgs#skopeo",
         ),
         "nix_runner_tags": tags_input("nix", "nix mode"),
+        "digest_variable": input_spec(
+            "string",
+            f"The job's dotenv report ({DIGEST_FILE}) sets this variable to "
+            "<image>@sha256:<digest>, the image it pushed, for later jobs (needs) that deploy "
+            "by digest.",
+            "DOCKER_BUILD_IMAGE",
+            regex=VARIABLE_NAME_REGEX,
+        ),
         "timeout": timeout_input("1h"),
     }
     dockerfile = {
@@ -190,7 +227,7 @@ def docker_build() -> Component:
             "IMAGE_BUILD_ARGS": inp("build_args"),
             "IMAGE_DAEMON_WAIT": inp("daemon_wait"),
         },
-        "script": [DOCKER_WAIT, DOCKER_LOGIN, DOCKER_BUILD, DOCKER_LATEST],
+        "script": [DOCKER_WAIT, DOCKER_LOGIN, DOCKER_BUILD, DOCKER_DIGEST, DOCKER_LATEST],
     }
     nix = {
         "image": NIX_IMAGE.ref,
@@ -214,7 +251,13 @@ def docker_build() -> Component:
         "stage": inp("stage"),
         "interruptible": True,
         "timeout": inp("timeout"),
-        "variables": {"IMAGE_NAME": inp("image"), "IMAGE_TAG": inp("tag")},
+        "variables": {
+            "IMAGE_NAME": inp("image"),
+            "IMAGE_TAG": inp("tag"),
+            "IMAGE_DIGEST_VARIABLE": inp("digest_variable"),
+        },
+        # Also a plain artifact: a later pipeline (a rollback) can look up what this one pushed.
+        "artifacts": {"paths": [DIGEST_FILE], "reports": {"dotenv": DIGEST_FILE}},
     }
     return Component(
         name="docker-build",

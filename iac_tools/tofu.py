@@ -9,6 +9,8 @@ What it adds to calling ``tofu`` by hand, each a mistake seen in real pipelines:
   which OpenTofu writes into ``.terraform/``;
 - a deployment freeze refuses ``apply`` and ``destroy`` before OpenTofu starts;
 - a held state lock is explained with the way out;
+- a plan or destroy missing a required input (``TF_VAR_<name>``, e.g. the dashboard's image
+  digest) stops before OpenTofu starts, naming every missing variable;
 - ``--all`` walks an environment's stacks in dependency order (backwards for ``destroy``).
 
 The stacks and the environment it reads are in :mod:`iac_tools.tofu_inputs`; this module runs
@@ -40,6 +42,7 @@ from iac_tools.tofu_inputs import (
     environment_stacks,
     freeze_notice,
     load_stacks,
+    missing_inputs,
     state_credentials,
 )
 
@@ -103,6 +106,10 @@ def _run(args: argparse.Namespace) -> int:
             for line in frozen:
                 print(line, file=sys.stderr)
             return EXIT_FROZEN
+    if verb in ("plan", "destroy") and not _passes_variables(args.passthrough):
+        missing = [line for stack in targets for line in missing_inputs(stack, os.environ)]
+        if missing:
+            raise DriverError(*missing)
     credentials = state_credentials(os.environ)
     env = child_environment(os.environ, credentials)
     tofu = os.environ.get("TOFU_BIN") or "tofu"
@@ -117,6 +124,11 @@ def _run(args: argparse.Namespace) -> int:
                     print(f"attic-iac: stopped; not run: {', '.join(rest)}", file=sys.stderr)
             return code
     return 0
+
+
+def _passes_variables(passthrough: Sequence[str]) -> bool:
+    """Whether OpenTofu's own arguments give variables (``-var``, ``-var-file``)."""
+    return any(arg.split("=", 1)[0] in ("-var", "-var-file") for arg in passthrough)
 
 
 def _targets(args: argparse.Namespace) -> list[Stack]:

@@ -1,6 +1,7 @@
 """What ``attic-iac tofu`` reads before OpenTofu runs: the synthesized stacks (the manifest,
-their dependency order, each one's backend block) and the environment (a deployment freeze, the
-GitLab state password, OpenTofu's own environment). Nothing here runs OpenTofu.
+their dependency order, each one's backend block and required inputs) and the environment (a
+deployment freeze, the GitLab state password, the ``TF_VAR_*`` inputs, OpenTofu's own
+environment). Nothing here runs OpenTofu.
 
 Standard library only, like :mod:`iac_tools.tofu`: CI runs the driver on a bare ``python3``.
 """
@@ -166,13 +167,31 @@ def child_environment(environ: Mapping[str, str], credentials: Credentials) -> d
     return env
 
 
-def backend_of(stack: Stack) -> dict[str, Any]:
-    """The stack's synthesized ``terraform.backend`` block."""
+def _document(stack: Stack) -> dict[str, Any]:
     try:
         document = json.loads(stack.document.read_text())
     except (OSError, ValueError) as exc:
         raise DriverError(f"{stack.document}: unreadable ({exc}); synthesize again") from None
-    backend = document.get("terraform", {}).get("backend")
+    if not isinstance(document, dict):
+        raise DriverError(f"{stack.document}: not a stack document; synthesize again")
+    return document
+
+
+def backend_of(stack: Stack) -> dict[str, Any]:
+    """The stack's synthesized ``terraform.backend`` block."""
+    backend = _document(stack).get("terraform", {}).get("backend")
     if not isinstance(backend, dict):
         raise DriverError(f"{stack.document} has no backend; synthesize again")
     return backend
+
+
+def missing_inputs(stack: Stack, environ: Mapping[str, str]) -> list[str]:
+    """One line per variable of ``stack`` that has no default and no (non-empty)
+    ``TF_VAR_<name>``: OpenTofu, run with ``-input=false``, would stop at it."""
+    lines = []
+    for name, spec in (_document(stack).get("variable") or {}).items():
+        if "default" in spec or environ.get(f"TF_VAR_{name}"):
+            continue
+        what = spec.get("description") or "no description"
+        lines.append(f"{stack.name}: no value for variable {name} (set TF_VAR_{name}): {what}")
+    return lines

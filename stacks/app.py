@@ -27,13 +27,21 @@ def apply_order(config: LoadedConfig, environment: str | None = None) -> list[st
 def build_app(app: App, config: LoadedConfig) -> dict[str, TerraformStack]:
     """Add every stack of every environment to ``app`` and declare their dependencies."""
     from stacks.attic import AtticStack
+    from stacks.dashboard import DashboardStack
     from stacks.platform import PlatformStack
     from stacks.runners import RunnersStack
+
+    # The dashboard loads organization.yaml itself: it gets the very file synthesized here.
+    config_text = config.path.read_text(encoding="utf-8")
+
+    def dashboard(scope: App, sid: str, env: ResolvedEnvironment) -> TerraformStack:
+        return DashboardStack(scope, sid, env, config_text=config_text)
 
     builders: dict[str, Callable[[App, str, ResolvedEnvironment], TerraformStack]] = {
         "platform": PlatformStack,
         "attic": AtticStack,
         "runners": RunnersStack,
+        "dashboard": dashboard,
     }
     stacks: dict[str, TerraformStack] = {}
     for env_name, env in config.environments.items():

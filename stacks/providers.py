@@ -11,10 +11,14 @@ from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
 from constructs import Construct
 
 
-def cluster_providers(scope: Construct, cluster_context: str) -> None:
-    """Configure the default kubernetes and helm providers of ``scope``'s stack."""
+def cluster_providers(scope: Construct, cluster_context: str, *, helm: bool = True) -> None:
+    """Configure the default kubernetes provider of ``scope``'s stack, and helm unless the
+    stack installs no chart."""
     KubernetesProvider(scope, "kubernetes", config_context=cluster_context)
-    HelmProvider(scope, "helm", kubernetes=HelmProviderKubernetes(config_context=cluster_context))
+    if helm:
+        HelmProvider(
+            scope, "helm", kubernetes=HelmProviderKubernetes(config_context=cluster_context)
+        )
 
 
 def aws_provider(scope: Construct, region: str) -> None:
@@ -28,12 +32,18 @@ def aws_provider(scope: Construct, region: str) -> None:
     AwsProvider(scope, "aws", region=region)
 
 
-def gitlab_provider(scope: Construct, gitlab_url: str) -> None:
-    """The GitLab provider, imported only for runners.token_source gitlab_api.
+def gitlab_provider(
+    scope: Construct,
+    gitlab_url: str,
+    purpose: str = "GitLab token that creates runners",
+) -> None:
+    """The GitLab provider, imported only where a stack creates GitLab objects: runners
+    (runners.token_source gitlab_api; scope ``create_runner``, plus ``read_api``/``api`` to
+    refresh and update them) or the dashboard's OAuth application (an administrator's ``api``
+    token).
 
     Its token is the sensitive variable ``gitlab_token`` (``TF_VAR_gitlab_token``); left
-    unset, the provider reads ``GITLAB_TOKEN``. It needs the ``create_runner`` scope (plus
-    ``read_api``/``api`` to refresh and update runners).
+    unset, the provider reads ``GITLAB_TOKEN``. ``purpose`` starts the variable's description.
     """
     from cdktf import TerraformVariable, Token
     from cdktf_cdktf_provider_gitlab.provider import GitlabProvider
@@ -47,15 +57,21 @@ def gitlab_provider(scope: Construct, gitlab_url: str) -> None:
         # An explicit null: a variable without "default" is required, and `tofu plan
         # -input=false` stops at it. (Python's None would leave the key out.)
         default=Token.null_value(),
-        description="GitLab token that creates runners (TF_VAR_gitlab_token); unset: GITLAB_TOKEN",
+        description=f"{purpose} (TF_VAR_gitlab_token); unset: GITLAB_TOKEN",
     )
     GitlabProvider(scope, "gitlab", base_url=f"{gitlab_url}/api/v4/", token=token.string_value)
 
 
-def generator_providers(scope: Construct) -> None:
-    """random and tls: generated secrets that live only in Terraform state."""
+def random_provider(scope: Construct) -> None:
+    """random: generated secrets that live only in Terraform state."""
     from cdktf_cdktf_provider_random.provider import RandomProvider
-    from cdktf_cdktf_provider_tls.provider import TlsProvider
 
     RandomProvider(scope, "random")
+
+
+def generator_providers(scope: Construct) -> None:
+    """random and tls: generated secrets and keys that live only in Terraform state."""
+    from cdktf_cdktf_provider_tls.provider import TlsProvider
+
+    random_provider(scope)
     TlsProvider(scope, "tls")

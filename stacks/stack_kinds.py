@@ -25,6 +25,8 @@ STACK_KINDS: tuple[StackKind, ...] = (
     # Attic delivers the CI token into the runners' job namespace, so runners come first.
     StackKind("runners"),
     StackKind("attic", depends_on=("platform", "runners")),
+    # Its read-only Roles live in the runner and attic namespaces.
+    StackKind("dashboard", depends_on=("runners", "attic")),
 )
 
 

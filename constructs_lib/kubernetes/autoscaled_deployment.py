@@ -87,7 +87,7 @@ def add_autoscaled_deployment(
     its pods are spread over zones and nodes where the scheduler can. ``labels`` go on all
     three objects; without them the Deployment carries ``selector`` and the others no labels.
     """
-    spec = {**template["spec"], "topology_spread_constraint": _spread(selector)}
+    spec = {**template["spec"], "topology_spread_constraint": spread_constraints(selector)}
     deployment = DeploymentV1(
         scope,
         deployment_id,
@@ -139,8 +139,9 @@ def add_autoscaled_deployment(
     return deployment
 
 
-def _spread(selector: Mapping[str, str]) -> list[dict[str, Any]]:
-    # ScheduleAnyway: an uneven spread beats a pod that cannot start.
+def spread_constraints(selector: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Spread the selected pods over zones and nodes; ScheduleAnyway: an uneven spread beats a
+    pod that cannot start."""
     return [
         {
             "max_skew": 1,

@@ -1,16 +1,27 @@
-"""An HTTPS Ingress for services that take large, slow uploads (whole NARs, S3 objects).
+"""An HTTPS Ingress for services that take large, slow uploads (whole NARs, S3 objects) or
+that stream server-sent events to browsers (the runner dashboard).
 
-Nothing on the path may cap the body or time it out early: nginx gets unlimited body size,
-no request buffering and long timeouts; Traefik needs no annotation for that (it has no body
-limit and we never add its buffering middleware), but its entry point's ``readTimeout``
-(60 s by default) must be raised in Traefik's own static config - see the README.
+``traffic="uploads"``: nothing on the path may cap the body or time it out early: nginx gets
+unlimited body size, no request buffering and long timeouts; Traefik needs no annotation for
+that (it has no body limit and we never add its buffering middleware), but its entry point's
+``readTimeout`` (60 s by default) must be raised in Traefik's own static config - see the
+README. ``traffic="events"``: responses must not be buffered and a stream may stay open for
+long (nginx: proxy buffering off, one-hour read and send timeouts), while request bodies stay
+small (1 MiB). Traefik flushes ``text/event-stream`` responses as they come; its entry point
+must keep ``writeTimeout`` at 0 (the default), and its ``buffering`` middleware (which also
+holds whole responses) must never be added.
 
-The certificate comes from cert-manager. For an ACME HTTP-01 challenge cert-manager starts a
-solver pod in the Ingress's namespace, which a default-deny namespace would hide from the
-ingress controller; the construct opens exactly that path (cert-manager v1.21.1:
-``pkg/issuer/acme/http/pod.go`` creates the pod in the Challenge's namespace with the label
-``acme.cert-manager.io/http01-solver: "true"`` (``pkg/apis/acme/v1/types.go``) listening on
-``acmeSolverListenPort`` 8089 (``pkg/issuer/acme/http/http.go``)).
+Sticky sessions (``sticky_cookie``), for apps that keep sessions in each pod's memory: nginx
+takes them on the Ingress (cookie affinity), Traefik on the Service
+(:func:`traefik_sticky_service_annotations`).
+
+The certificate comes from cert-manager, or from an existing TLS Secret (``tls_secret``). For an
+ACME HTTP-01 challenge cert-manager starts a solver pod in the Ingress's namespace, which a
+default-deny namespace would hide from the ingress controller; the construct opens exactly that
+path (cert-manager v1.21.1: ``pkg/issuer/acme/http/pod.go`` creates the pod in the Challenge's
+namespace with the label ``acme.cert-manager.io/http01-solver: "true"``
+(``pkg/apis/acme/v1/types.go``) listening on ``acmeSolverListenPort`` 8089
+(``pkg/issuer/acme/http/http.go``)).
 
 A rate limit applies to some path prefixes only. Both controllers attach limits per Ingress, so
 those prefixes get a second Ingress for the same host; it reuses the TLS Secret without the
@@ -49,7 +60,37 @@ NGINX_STREAMING = {
     "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
     "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
 }
+NGINX_EVENTS = {
+    "nginx.ingress.kubernetes.io/proxy-body-size": "1m",
+    "nginx.ingress.kubernetes.io/proxy-buffering": "off",
+    "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+    "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+}
+_NGINX = {"uploads": NGINX_STREAMING, "events": NGINX_EVENTS}
 _TRAEFIK_TLS = "traefik.ingress.kubernetes.io/router.tls"
+_TRAEFIK_STICKY = "traefik.ingress.kubernetes.io/service.sticky.cookie"
+Traffic = Literal["uploads", "events"]
+
+
+def traefik_sticky_service_annotations(cookie: str) -> dict[str, str]:
+    """Service annotations that make Traefik pin a browser to one pod with ``cookie``
+    (Traefik reads stickiness from the Service, not the Ingress)."""
+    return {
+        _TRAEFIK_STICKY: "true",
+        f"{_TRAEFIK_STICKY}.name": cookie,
+        f"{_TRAEFIK_STICKY}.secure": "true",
+        f"{_TRAEFIK_STICKY}.httponly": "true",
+        f"{_TRAEFIK_STICKY}.samesite": "lax",
+    }
+
+
+def _nginx_sticky(cookie: str) -> dict[str, str]:
+    return {
+        "nginx.ingress.kubernetes.io/affinity": "cookie",
+        "nginx.ingress.kubernetes.io/session-cookie-name": cookie,
+        "nginx.ingress.kubernetes.io/session-cookie-secure": "true",
+        "nginx.ingress.kubernetes.io/session-cookie-samesite": "Lax",
+    }
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,10 +121,17 @@ class WebIngressProps:
         controller: ``"traefik"`` or ``"nginx"``; decides annotations and middlewares.
         controller_namespace: namespace of the ingress controller's pods.
         class_name: IngressClass. Default - the controller's name.
-        cluster_issuer: cert-manager ClusterIssuer that signs the certificate.
+        cluster_issuer: cert-manager ClusterIssuer that signs the certificate (into Secret
+            ``<name>-tls``). Default - none; then ``tls_secret`` is required.
+        tls_secret: an existing TLS Secret in ``namespace`` instead of cert-manager (no issuer
+            annotation, no HTTP-01 opening). Default - none.
         acme_http01: the issuer solves ACME HTTP-01 challenges, so the controller may reach
             cert-manager's solver pods in ``namespace`` on 8089 (a NetworkPolicy
-            ``<name>-acme-http01``). Default ``True``.
+            ``<name>-acme-http01``). Only with ``cluster_issuer``. Default ``True``.
+        traffic: ``"uploads"`` (large, slow request bodies) or ``"events"`` (server-sent
+            events: streamed responses, small bodies). Default ``"uploads"``.
+        sticky_cookie: pin each browser to one pod with this cookie (nginx; for Traefik put
+            :func:`traefik_sticky_service_annotations` on the Service). Default - none.
         rate_limit: limit requests per client on some path prefixes. Default - none.
         routes: paths routed to other Services before ``/`` (longest match wins).
             Default - none.
@@ -97,8 +145,11 @@ class WebIngressProps:
     service_port: int
     controller: Controller
     controller_namespace: str
-    cluster_issuer: str
+    cluster_issuer: str | None = None
+    tls_secret: str | None = None
     acme_http01: bool = True
+    traffic: Traffic = "uploads"
+    sticky_cookie: str | None = None
     class_name: str | None = None
     rate_limit: RateLimitProps | None = None
     routes: tuple[Route, ...] = ()
@@ -129,6 +180,14 @@ class WebIngress(Construct):
                 ""
                 if props.controller in ("traefik", "nginx")
                 else f"controller: {props.controller!r} is not one of traefik, nginx",
+                ""
+                if (props.cluster_issuer is None) != (props.tls_secret is None)
+                else "cluster_issuer/tls_secret: give exactly one (cert-manager issues the "
+                f"certificate, or an existing Secret holds it; got {props.cluster_issuer!r}, "
+                f"{props.tls_secret!r})",
+                ""
+                if props.traffic in _NGINX
+                else f"traffic: {props.traffic!r} is not one of uploads, events",
                 *(
                     f"{where}: {path!r} must start with '/' and use only A-Z a-z 0-9 - _ . / "
                     "(ingress controllers reject other characters in paths)"
@@ -143,8 +202,15 @@ class WebIngress(Construct):
                 ),
             ],
         )
-        tls = {"cert-manager.io/cluster-issuer": props.cluster_issuer}
-        base = dict(NGINX_STREAMING) if props.controller == "nginx" else {_TRAEFIK_TLS: "true"}
+        tls = (
+            {"cert-manager.io/cluster-issuer": props.cluster_issuer} if props.cluster_issuer else {}
+        )
+        if props.controller == "nginx":
+            base = dict(_NGINX.get(props.traffic, NGINX_STREAMING))
+            if props.sticky_cookie:
+                base.update(_nginx_sticky(props.sticky_cookie))
+        else:
+            base = {_TRAEFIK_TLS: "true"}
         self.ingress = _ingress(
             self,
             "Default",
@@ -154,7 +220,7 @@ class WebIngress(Construct):
             routes=(*props.routes, Route(path="/", service_name=props.service_name)),
             depends_on=props.depends_on,
         )
-        if props.acme_http01:
+        if props.acme_http01 and props.cluster_issuer:
             TrafficPolicy(
                 self,
                 "AcmeSolverPolicy",
@@ -228,7 +294,9 @@ def _ingress(
             IngressV1Spec,
             {
                 "ingress_class_name": props.class_name or props.controller,
-                "tls": [{"hosts": [props.host], "secret_name": f"{props.name}-tls"}],
+                "tls": [
+                    {"hosts": [props.host], "secret_name": props.tls_secret or f"{props.name}-tls"}
+                ],
                 "rule": [
                     {
                         "host": props.host,

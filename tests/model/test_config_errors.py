@@ -108,10 +108,10 @@ def test_numeric_project_id_is_accepted(tmp_path: Path):
             "(got 'gcs'; allowed: 's3', 'seaweedfs' or 'minio')",
         ),
         (
-            "dashboard",
+            "dashbord",
             {},
-            "dashboard: unknown key "
-            "(allowed: attic, environments, gitlab, monitoring, organization, platform, runners)",
+            "dashbord: unknown key (allowed: attic, dashboard, environments, gitlab, monitoring, "
+            "organization, platform, runners)",
         ),
     ],
 )

@@ -22,3 +22,18 @@ def attic_environments(
         for config, synth in ((example_config, example_synth), (variants, variants_synth))
         for name, env in config.environments.items()
     ]
+
+
+@pytest.fixture(scope="session")
+def dashboard_environments(
+    example_config: LoadedConfig, example_synth: SynthOutput, variants_synth: SynthOutput
+) -> list[tuple[str, ResolvedEnvironment, dict[str, Any]]]:
+    """Every environment of the example and the variants that enables the dashboard, with its
+    dashboard stack."""
+    variants = load_config(DATA / "variants.yaml")
+    return [
+        (name, env, synth.stack(f"dashboard-{name}"))
+        for config, synth in ((example_config, example_synth), (variants, variants_synth))
+        for name, env in config.environments.items()
+        if env.config.dashboard.enabled
+    ]

@@ -1,4 +1,11 @@
-"""checkov over every synthesized stack must report zero failed checks."""
+"""checkov over every synthesized stack must report zero failed checks.
+
+checkov's terraform_json reader leaves ``${var.<name>}`` unresolved, so a workload whose image is
+a variable reads as an unpinned image. The scan therefore sees the stack as OpenTofu plans it:
+such references are replaced by the value the pipeline supplies (:mod:`tests.support.plan_inputs`),
+and a test proves each such value passes the variable's own validation, which admits nothing but
+a digest.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.support.plan_inputs import KNOWN_VALUES, required_variables, validation_accepts
 from tests.support.synth_output import SynthOutput
 
 CONFIG = REPO / ".checkov.yaml"
@@ -31,8 +39,20 @@ def _checkov() -> Path:
 UNPARSED_BLOCKS = ("removed",)
 
 
+def _planned(value: Any) -> Any:
+    """``value`` with ``${var.<name>}`` of the variables in KNOWN_VALUES replaced by them."""
+    if isinstance(value, dict):
+        return {k: _planned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_planned(v) for v in value]
+    if isinstance(value, str) and value.startswith("${var.") and value.endswith("}"):
+        return KNOWN_VALUES.get(value[len("${var.") : -1], value)
+    return value
+
+
 def _checkable_copy(directory: Path, scratch: Path) -> Path:
-    """``directory`` with the blocks checkov cannot parse taken out of every ``cdk.tf.json``."""
+    """``directory`` with the blocks checkov cannot parse taken out of every ``cdk.tf.json``,
+    and the pipeline's inputs in place of their variables."""
     for source in directory.rglob("cdk.tf.json"):
         target = scratch / source.relative_to(directory)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +61,8 @@ def _checkable_copy(directory: Path, scratch: Path) -> Path:
         except ValueError:  # passed on as it is, for checkov to report
             target.write_text(source.read_text())
             continue
-        target.write_text(json.dumps({k: v for k, v in doc.items() if k not in UNPARSED_BLOCKS}))
+        kept = {k: _planned(v) for k, v in doc.items() if k not in UNPARSED_BLOCKS}
+        target.write_text(json.dumps(kept))
     return scratch
 
 
@@ -128,3 +149,15 @@ def test_every_skip_has_a_reason():
     for check in skips:
         line = next(x for x in lines if re.match(rf"\s*-\s*{re.escape(check)}\b", x))
         assert re.search(r"#\s*\S.{20,}", line), f"skip {check} needs a reason: {line}"
+
+
+def test_the_scanned_inputs_are_values_the_variables_accept(all_synths: list[SynthOutput]):
+    """What checkov sees in place of a variable is a value OpenTofu would let through."""
+    seen = set()
+    for synth in all_synths:
+        for name, doc in synth.stacks():
+            for variable, spec in required_variables(doc).items():
+                if variable in KNOWN_VALUES:
+                    assert validation_accepts(spec, KNOWN_VALUES[variable]), (name, variable)
+                    seen.add(variable)
+    assert seen == set(KNOWN_VALUES)

@@ -32,7 +32,7 @@ def _without_metadata(value: Any) -> Any:
     "stack",
     [
         f"{kind}-{env}"
-        for kind in ("platform", "runners", "attic")
+        for kind in ("platform", "runners", "attic", "dashboard")
         for env in ("dev", "staging", "prod")
     ],
 )
@@ -44,7 +44,7 @@ def test_example_stack(example_synth: SynthOutput, snapshot_json: SnapshotAssert
     "stack",
     [
         f"{kind}-{env}"
-        for kind in ("platform", "runners", "attic")
+        for kind in ("platform", "runners", "attic", "dashboard")
         for env in ("full", "external", "nobackup", "incluster")
     ],
 )

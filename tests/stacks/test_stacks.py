@@ -22,7 +22,7 @@ def test_one_stack_per_kind_and_environment(
     assert set(example_synth.stack_names()) == expected
     assert expected == {
         f"{kind}-{env}"
-        for kind in ("platform", "runners", "attic")
+        for kind in ("platform", "runners", "attic", "dashboard")
         for env in ("dev", "staging", "prod")
     }
 
@@ -90,9 +90,14 @@ def test_apply_order_lists_platform_first_per_environment(example_config: Loaded
     assert apply_order(example_config) == [
         f"{kind}-{env}"
         for env in ("dev", "staging", "prod")
-        for kind in ("platform", "runners", "attic")
+        for kind in ("platform", "runners", "attic", "dashboard")
     ]
-    assert apply_order(example_config, "prod") == ["platform-prod", "runners-prod", "attic-prod"]
+    assert apply_order(example_config, "prod") == [
+        "platform-prod",
+        "runners-prod",
+        "attic-prod",
+        "dashboard-prod",
+    ]
 
 
 def test_manifest_records_stack_dependencies(example_synth: SynthOutput):

@@ -161,10 +161,15 @@ def test_stacks_prints_apply_order_one_per_line():
     assert proc.stdout.splitlines() == [
         f"{kind}-{env}"
         for env in ("dev", "staging", "prod")
-        for kind in ("platform", "runners", "attic")
+        for kind in ("platform", "runners", "attic", "dashboard")
     ]
     proc = _run("stacks", "--config", str(EXAMPLE_CONFIG), "--env", "prod")
-    assert proc.stdout.splitlines() == ["platform-prod", "runners-prod", "attic-prod"]
+    assert proc.stdout.splitlines() == [
+        "platform-prod",
+        "runners-prod",
+        "attic-prod",
+        "dashboard-prod",
+    ]
 
 
 def test_synth_warns_about_choices_that_weaken_the_defaults(tmp_path: Path):

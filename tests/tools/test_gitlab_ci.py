@@ -18,8 +18,12 @@ from constructs_lib import versions
 from iac_tools import tofu
 from stacks.stack_kinds import STACK_KINDS
 from tests.conftest import REPO
+from tests.support.component_sandbox import Sandbox
+from tests.support.component_templates import jobs_of
 from tests.support.fake_tofu import calls, install
 from tests.support.gitlab_ci import resolve_extends
+from tests.support.plan_inputs import tf_var_environment, validation_accepts
+from tests.support.shell_stubs import stub
 from tests.support.synth_output import SynthOutput
 
 PIPELINE = REPO / ".gitlab-ci.yml"
@@ -124,8 +128,10 @@ def test_pipeline_validates_against_gitlab_ci_schema(refdata: Path) -> None:
 def test_stages_and_security_templates() -> None:
     document = raw()
     assert document["stages"] == ["validate", "plan", "apply", "verify"]
-    templates = {item["template"] for item in document["include"]}
+    templates = {item["template"] for item in document["include"] if "template" in item}
     assert templates == {"Jobs/SAST.gitlab-ci.yml", "Jobs/Secret-Detection.gitlab-ci.yml"}
+    locals_ = [item["local"] for item in document["include"] if "local" in item]
+    assert locals_ == ["templates/docker-build/template.yml"]
     # their jobs default to a 'test' stage this pipeline lacks
     assert document["sast"]["stage"] == "validate"
     assert document["secret_detection"]["stage"] == "validate"
@@ -228,7 +234,8 @@ def test_plan_artifacts_are_what_the_driver_writes() -> None:
         # A saved plan holds secrets: nobody downloads it; the apply job gets it via needs.
         assert job["artifacts"]["access"] == "none"
         assert job["artifacts"]["expire_in"] == "12 hours"
-        assert job["needs"] == ["synth"]
+        # The dashboard's plan gets the image digest from dashboard-image's dotenv report.
+        assert job["needs"] == ["synth", "dashboard-image"]
 
 
 def test_every_config_environment_has_plan_apply_rollback_and_health(
@@ -293,6 +300,8 @@ def test_fake_tofu_the_pipelines_own_commands_plan_then_apply_dev(
         "ATTIC_IAC_ENV": "dev",
         "PLAN_ARGS": "",
         "HOME": str(tmp_path),
+        # dashboard-image's dotenv report and the CI/CD variables of the environment
+        **tf_var_environment([example_synth.stack("dashboard-dev")]),
     }
     # the apply job's workspace: the synth artifact plus each plan job's declared artifacts
     applier = tmp_path / "apply-job"
@@ -317,7 +326,12 @@ def test_fake_tofu_the_pipelines_own_commands_plan_then_apply_dev(
     done = _shell(apply_job["script"], base, applier)
     assert done.returncode == 0, done.stderr
     applied = [c for c in calls(log) if c["args"][0] == "apply"]
-    assert [Path(c["cwd"]).name for c in applied] == ["platform-dev", "runners-dev", "attic-dev"]
+    assert [Path(c["cwd"]).name for c in applied] == [
+        "platform-dev",
+        "runners-dev",
+        "attic-dev",
+        "dashboard-dev",
+    ]
     assert all(
         c["args"] == ["apply", "-input=false", "-lock-timeout=5m", "tfplan"] for c in applied
     )
@@ -325,3 +339,73 @@ def test_fake_tofu_the_pipelines_own_commands_plan_then_apply_dev(
     # the same apply during a freeze: exit 3, which the job allows as a warning
     frozen = _shell(apply_job["script"], {**base, "DEPLOYMENT_FREEZE": "true"}, applier)
     assert frozen.returncode in apply_job["allow_failure"]["exit_codes"]
+
+
+# --- the dashboard's image -----------------------------------------------------------------
+
+
+def _dashboard_image_job() -> dict[str, Any]:
+    """The job the local include of the docker-build component creates, as GitLab reads it."""
+    (include,) = [item for item in raw()["include"] if "local" in item]
+    assert include["local"] == "templates/docker-build/template.yml"
+    jobs = jobs_of("docker-build", **include["inputs"])
+    return resolve_extends(jobs, "dashboard-image")
+
+
+def test_the_dashboard_image_is_built_in_every_pipeline_that_plans_and_reported_by_digest():
+    job = _dashboard_image_job()
+    assert job["stage"] == "validate"
+    assert job["variables"]["IMAGE_NAME"] == "$CI_REGISTRY_IMAGE/dashboard"
+    assert job["variables"]["IMAGE_DOCKERFILE"] == "dashboard/Dockerfile"
+    assert job["variables"]["IMAGE_CONTEXT"] == "."
+    assert job["variables"]["IMAGE_DIGEST_VARIABLE"] == "TF_VAR_dashboard_image"
+    assert job["artifacts"]["reports"]["dotenv"] == "docker-build.env"
+    assert "rules" not in job  # every pipeline the workflow allows: MR, default branch, tag
+    assert "$[[ inputs.latest ]]" not in str(job["script"])  # interpolated: latest is off
+    assert 'if [ "false" = true ]' in "\n".join(job["script"])
+    for context in (MERGE_REQUEST, DEFAULT_BRANCH, RELEASE_TAG):
+        created = pipeline(context)
+        assert created is not None
+        plans = [name for name in created if name.startswith("plan:")]
+        assert plans
+        for name in plans:
+            assert "dashboard-image" in created[name]["job"]["needs"], name
+
+
+def test_the_reported_image_is_one_the_dashboard_stack_accepts(
+    sandbox: Sandbox, example_synth: SynthOutput
+) -> None:
+    """The job's own script, against a docker stub, writes TF_VAR_dashboard_image as a digest
+    reference that the variable's validation lets through."""
+    digest = "sha256:" + "ab" * 32
+    stub(
+        sandbox.bin / "docker",
+        "#!/bin/sh\n"
+        'case $1 in login) cat >/dev/null ;; image) echo "${IMAGE_NAME}@' + digest + '" ;; esac\n',
+    )
+    job = _dashboard_image_job()
+    step = sandbox.run(job, ("script",), env={"CI_COMMIT_BRANCH": "main"})
+    assert step.code == 0, step.output
+    report = (sandbox.work / "docker-build.env").read_text()
+    name, _, value = report.strip().partition("=")
+    assert name == "TF_VAR_dashboard_image"
+    assert value == f"registry.example.com/group/app/dashboard@{digest}"
+    spec = example_synth.stack("dashboard-dev")["variable"]["dashboard_image"]
+    assert validation_accepts(spec, value)
+
+
+def test_a_rollback_to_a_chosen_synth_needs_that_pipelines_dashboard_image(tmp_path: Path) -> None:
+    script = resolved_jobs()["rollback:dev"]["script"]
+    (step,) = [line for line in script if "ROLLBACK_DASHBOARD_IMAGE" in line]
+    base = {"PATH": os.environ["PATH"], "ROLLBACK_SYNTH_JOB_ID": "1234"}
+    refused = _shell([step], {**base, "ROLLBACK_DASHBOARD_IMAGE": ""}, tmp_path)
+    assert refused.returncode == 2
+    assert "ROLLBACK_SYNTH_JOB_ID needs ROLLBACK_DASHBOARD_IMAGE" in refused.stderr
+    image = "registry.example.com/acme/dashboard@sha256:" + "0" * 64
+    given = _shell(
+        [step, 'echo "$TF_VAR_dashboard_image"'],
+        {**base, "ROLLBACK_DASHBOARD_IMAGE": image},
+        tmp_path,
+    )
+    assert given.returncode == 0, given.stderr
+    assert given.stdout.strip() == image

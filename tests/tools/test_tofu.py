@@ -20,6 +20,7 @@ from iac_tools import tofu
 from iac_tools.cli import main as cli_main
 from tests.conftest import REPO
 from tests.support.fake_tofu import LOCK_ID, calls, install
+from tests.support.plan_inputs import tf_var_environment
 from tests.support.synth_output import SynthOutput
 
 SECRET = "glpat-not-a-real-token-0123456789"
@@ -34,8 +35,8 @@ def outdir(example_synth: SynthOutput, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fake ``tofu`` first on PATH; returns its call log."""
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, example_synth: SynthOutput) -> Path:
+    """A fake ``tofu`` first on PATH, with every input a plan needs; returns its call log."""
     bin_dir = tmp_path / "bin"
     install(bin_dir)
     log = tmp_path / "tofu-calls.jsonl"
@@ -59,6 +60,8 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TF_HTTP_PASSWORD", SECRET)
+    for name, value in tf_var_environment(doc for _, doc in example_synth.stacks()).items():
+        monkeypatch.setenv(name, value)
     return log
 
 
@@ -176,7 +179,7 @@ def test_fake_tofu_freeze_false_does_not_block(
 def test_fake_tofu_all_walks_the_environment_in_dependency_order(outdir: Path, fake: Path) -> None:
     assert run(outdir, "plan", "--all", "--env", "staging") == 0
     plans = [Path(c["cwd"]).name for c in calls(fake) if c["args"][0] == "plan"]
-    assert plans == ["platform-staging", "runners-staging", "attic-staging"]
+    assert plans == ["platform-staging", "runners-staging", "attic-staging", "dashboard-staging"]
     assert run(outdir, "apply", "--all", "--env", "staging") == 0
     applies = [Path(c["cwd"]).name for c in calls(fake) if c["args"][0] == "apply"]
     assert applies == plans
@@ -190,6 +193,7 @@ def test_fake_tofu_destroy_all_runs_backwards_with_passthrough(outdir: Path, fak
     assert run(outdir, "destroy", "--all", "--env", "prod", "--", "-auto-approve") == 0
     destroys = [c for c in calls(fake) if c["args"][0] == "destroy"]
     assert [Path(c["cwd"]).name for c in destroys] == [
+        "dashboard-prod",
         "attic-prod",
         "runners-prod",
         "platform-prod",
@@ -205,6 +209,27 @@ def test_fake_tofu_all_stops_at_the_first_failing_stack(
     stacks = {Path(c["cwd"]).name for c in calls(fake)}
     assert "attic-dev" not in stacks
     assert "not run: attic-dev" in capsys.readouterr().err
+
+
+def test_fake_tofu_a_plan_without_the_dashboard_image_stops_before_tofu(
+    outdir: Path, fake: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No digest, no plan: there is no tag to fall back to, and OpenTofu never starts."""
+    monkeypatch.delenv("TF_VAR_dashboard_image")
+    monkeypatch.setenv("TF_VAR_dashboard_gitlab_read_token", "")
+    assert run(outdir, "plan", "dashboard-dev") == tofu.EXIT_BAD_INPUT
+    assert run(outdir, "plan", "--all", "--env", "dev") == tofu.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert (
+        "error: dashboard-dev: no value for variable dashboard_image (set TF_VAR_dashboard_image)"
+        in err
+    )
+    assert "variable dashboard_gitlab_read_token (set TF_VAR_dashboard_gitlab_read_token)" in err
+    assert calls(fake) == []
+    # OpenTofu's own -var/-var-file may give it instead; the stacks that need nothing plan.
+    image = "registry.example.com/a/dashboard@sha256:" + "f" * 64
+    assert run(outdir, "plan", "dashboard-dev", "--", f"-var=dashboard_image={image}") == 0
+    assert run(outdir, "plan", "attic-dev") == 0
 
 
 def test_fake_tofu_missing_password_is_a_clear_error(
