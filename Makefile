@@ -17,10 +17,10 @@ SYSTEM_TOOLS := .tools/.system-tools
 
 setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(NODE) $(SYSTEM_TOOLS)
 
-$(VENV)/.installed: requirements/dev.lock pyproject.toml
+$(VENV)/.installed: requirements/dev.lock pyproject.toml library/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e library -e .
 	touch $@
 
 # checkov pins libraries (e.g. packaging) that clash with pytest, so it lives in its own venv.
