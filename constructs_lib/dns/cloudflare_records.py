@@ -13,11 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformVariable
-from cdktf_cdktf_provider_cloudflare.dns_record import DnsRecord
-from cdktf_cdktf_provider_cloudflare.provider import CloudflareProvider
 from constructs import Construct
 
 from constructs_lib.validation import raise_if_problems
+
+try:
+    from cdktf_cdktf_provider_cloudflare.dns_record import DnsRecord
+    from cdktf_cdktf_provider_cloudflare.provider import CloudflareProvider
+except ModuleNotFoundError as missing:  # the optional provider is not installed
+    raise ModuleNotFoundError(
+        f"{__name__} needs the Cloudflare provider ({missing.name}): "
+        "pip install 'attic-iac-constructs[cloudflare]'",
+        name=missing.name,
+    ) from missing
 
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 TOKEN_VARIABLE = "cloudflare_api_token"

@@ -94,7 +94,14 @@ class GitLabRunnerToken(Construct):
                 else f"maximum_timeout: GitLab needs at least 600 s (got {props.maximum_timeout})",
             ],
         )
-        from cdktf_cdktf_provider_gitlab.user_runner import UserRunner
+        try:
+            from cdktf_cdktf_provider_gitlab.user_runner import UserRunner
+        except ModuleNotFoundError as missing:  # the optional provider is not installed
+            raise ModuleNotFoundError(
+                f"GitLabRunnerToken needs the GitLab provider ({missing.name}): "
+                "pip install 'attic-iac-constructs[gitlab]'",
+                name=missing.name,
+            ) from missing
 
         self.runner = UserRunner(
             self,

@@ -150,9 +150,12 @@ def _default(value: ast.expr) -> str:
 
 
 def _constant_value(value: ast.expr) -> str:
-    """A constant's value, except an instance (a pin's digest is not API, its name is)."""
+    """A constant's value, but not the arguments of instances in it: a pin's name and type are
+    API, its digest is routine maintenance."""
     if isinstance(value, ast.Call) and ast.unparse(value.func)[:1].isupper():
         return f"{ast.unparse(value.func)}(...)"
+    if any(isinstance(node, ast.Call) for node in ast.walk(value)):
+        return "..."
     return ast.unparse(value)
 
 
