@@ -30,6 +30,10 @@ since the leaked-pod alert cannot see anything without them.
 
 :func:`runner_rule_groups` returns the groups as plain data; :class:`RunnerAlerts` wraps them
 in a :class:`~constructs_lib.monitoring.prometheus_rule.PrometheusRule`.
+
+Long because each rule's PromQL sits beside the metric sources it relies on and the props document
+every threshold (public API); the rules form one PrometheusRule, so splitting them would only
+scatter one document.
 """
 
 from __future__ import annotations
