@@ -116,9 +116,7 @@ class AtticStack(TerraformStack):
                         "default-retention-period": "90 days",
                     },
                 },
-                database=DatabaseRef(
-                    url_secret=database.app_secret, ca_secret=database.ca_secret
-                ),
+                database=DatabaseRef(url_secret=database.app_secret, ca_secret=database.ca_secret),
                 signing_secret=signing.secret_name,
                 signing_key=signing.secret_key,
                 storage_credentials=s3_keys.credentials,

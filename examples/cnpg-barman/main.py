@@ -57,9 +57,7 @@ class OperatorsStack(TerraformStack):
     def __init__(self, scope: App, stack_id: str) -> None:
         super().__init__(scope, stack_id)
         kubernetes(self)
-        HelmProvider(
-            self, "helm", kubernetes=HelmProviderKubernetes(config_context=KUBE_CONTEXT)
-        )
+        HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(config_context=KUBE_CONTEXT))
         namespace = SecureNamespace(
             self, "Namespace", SecureNamespaceProps(name=OPERATOR_NAMESPACE, protect=True)
         )
@@ -121,7 +119,9 @@ class DatabaseStack(TerraformStack):
         login = DatabaseLogin(
             self,
             "ReportingLogin",
-            DatabaseLoginProps(role="reporting", namespace=namespace.name, secret_name="pg-reporting"),
+            DatabaseLoginProps(
+                role="reporting", namespace=namespace.name, secret_name="pg-reporting"
+            ),
         )
         cluster = CnpgCluster(
             self,
@@ -168,9 +168,7 @@ class DatabaseStack(TerraformStack):
                     Rule(peers=[Peer(cidr="0.0.0.0/0")], ports=API_SERVER_PORTS),
                     # the Barman Cloud sidecar: S3, and the plugin's gRPC in the operator's
                     # namespace
-                    Rule(
-                        peers=[Peer(cidr="0.0.0.0/0", except_cidrs=PRIVATE_RANGES)], ports=[443]
-                    ),
+                    Rule(peers=[Peer(cidr="0.0.0.0/0", except_cidrs=PRIVATE_RANGES)], ports=[443]),
                     Rule(peers=[Peer(namespace=OPERATOR_NAMESPACE)], ports=[9090]),
                 ],
             ),

@@ -44,9 +44,7 @@ class GitLabRunnerStack(TerraformStack):
     def __init__(self, scope: App, stack_id: str) -> None:
         super().__init__(scope, stack_id)
         KubernetesProvider(self, "kubernetes", config_context=KUBE_CONTEXT)
-        HelmProvider(
-            self, "helm", kubernetes=HelmProviderKubernetes(config_context=KUBE_CONTEXT)
-        )
+        HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(config_context=KUBE_CONTEXT))
         managers = SecureNamespace(
             self, "ManagerNamespace", SecureNamespaceProps(name="gitlab-runners", deny_egress=True)
         )

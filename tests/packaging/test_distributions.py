@@ -79,7 +79,8 @@ def test_one_version_and_the_application_pins_the_library(library_dist: Dist, ap
     assert library["Version"] == app["Version"] == version
     pins = [r for r in _requirements(app_dist) if r.name == "attic-iac-constructs"]
     assert [str(r.specifier) for r in pins] == [f"=={version}"]
-    assert not pins[0].marker and not pins[0].extras
+    assert pins[0].marker is None
+    assert not pins[0].extras
 
 
 def test_the_library_requires_ranges_and_keeps_heavy_providers_in_extras(library_dist: Dist):
@@ -99,7 +100,9 @@ def test_the_library_requires_ranges_and_keeps_heavy_providers_in_extras(library
         assert not any(s.operator in ("==", "===") for s in requirement.specifier), requirement
         assert requirement.specifier, f"{requirement} has no range at all"
     extras = {
-        name: sorted(r.name for r in requirements if r.marker and r.marker.evaluate({"extra": name}))
+        name: sorted(
+            r.name for r in requirements if r.marker and r.marker.evaluate({"extra": name})
+        )
         for name in library_dist.metadata().get_all("Provides-Extra") or []
     }
     assert extras == {

@@ -13,8 +13,8 @@ import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass
-from email.parser import Parser
 from email.message import Message
+from email.parser import Parser
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]

@@ -81,43 +81,47 @@ def _all_of(tree: ast.Module) -> tuple[str, ...] | None:
     return None
 
 
-def _source(name: str) -> Path:
-    base = REPO.joinpath(*name.split("."))
+def _source(name: str, root: Path = REPO) -> Path:
+    base = root.joinpath(*name.split("."))
     return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
 
 
-def public_modules() -> list[PublicModule]:
-    """Every public module, packages first, in the order their ``__all__`` lists them."""
+def public_modules(root: Path = REPO) -> list[PublicModule]:
+    """Every public module under ``root``, packages first, in their ``__all__`` order."""
     found: list[PublicModule] = []
 
     def visit(name: str) -> None:
-        path = _source(name)
+        path = _source(name, root)
         tree = ast.parse(path.read_text(), filename=str(path))
         names = _all_of(tree)
         module = PublicModule(name, path, tree, names or ())
         found.append(module)
         if module.is_package:
             for entry in module.names:
-                if _source(f"{name}.{entry}").exists():
+                if _source(f"{name}.{entry}", root).exists():
                     visit(f"{name}.{entry}")
 
     visit(PACKAGE)
     return found
 
 
-def library_modules() -> list[str]:
+def library_modules(root: Path = REPO) -> list[str]:
     """Every module of the package, public or not, by dotted name."""
-    root = REPO / PACKAGE
     names = []
-    for path in sorted(root.rglob("*.py")):
-        parts = path.relative_to(REPO).with_suffix("").parts
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
         names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return names
 
 
 def module_names(module: PublicModule) -> list[str]:
     """The names a module exports itself (a package's submodules are modules of their own)."""
-    return [n for n in module.names if not _source(f"{module.name}.{n}").exists()]
+    package = module.path.parent if module.is_package else None
+    return [
+        n
+        for n in module.names
+        if package is None or (not (package / f"{n}.py").exists() and not (package / n).is_dir())
+    ]
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -214,7 +218,9 @@ def instance_attributes(node: ast.ClassDef) -> dict[str, str]:
 def _render_class(node: ast.ClassDef) -> Iterator[str]:
     bases = ", ".join(ast.unparse(b) for b in node.bases)
     decorators = "".join(f"@{ast.unparse(d)} " for d in node.decorator_list)
-    yield f"  {decorators}class {node.name}({bases})" if bases else f"  {decorators}class {node.name}"
+    yield (
+        f"  {decorators}class {node.name}({bases})" if bases else f"  {decorators}class {node.name}"
+    )
     if _is_dataclass(node):
         for item in fields(node):
             default = f" = {_default(item.value)}" if item.value is not None else ""
@@ -247,6 +253,8 @@ def render(modules: list[PublicModule] | None = None) -> str:
             elif isinstance(node, ast.AnnAssign):
                 value = f" = {_constant_value(node.value)}" if node.value is not None else ""
                 lines.append(f"  {name}: {ast.unparse(node.annotation)}{value}")
+            elif isinstance(node, ast.Assign) and name.startswith("__"):
+                lines.append(f"  {name}")  # the version is not API; its place is
             elif isinstance(node, ast.Assign):
                 lines.append(f"  {name} = {_constant_value(node.value)}")
             else:
