@@ -32,7 +32,7 @@ def test_addresses_match_the_committed_inventory(tmp_path: Path):
         "\n".join(changes)
         + "\nA construct's addresses changed: every user's plan would replace these objects. "
         "If intended, keep the old id (a child named 'Default' keeps its parent's address), or "
-        "ship a moved block and a major version with an upgrade note in CHANGELOG.md; then run "
+        "ship a moved block in a breaking release with an upgrade note in CHANGELOG.md; then run "
         "`.venv/bin/python -m tests.library.construct_cases --write`."
     )
 
