@@ -123,7 +123,7 @@ def test_pipeline_validates_against_gitlab_ci_schema(refdata: Path) -> None:
 
 def test_stages_and_security_templates() -> None:
     document = raw()
-    assert document["stages"] == ["validate", "plan", "apply", "verify"]
+    assert document["stages"] == ["validate", "plan", "apply", "verify", "release"]
     templates = {item["template"] for item in document["include"]}
     assert templates == {"Jobs/SAST.gitlab-ci.yml", "Jobs/Secret-Detection.gitlab-ci.yml"}
     # their jobs default to a 'test' stage this pipeline lacks
