@@ -151,3 +151,15 @@ def test_rebuilds_are_byte_identical(library_dist: Dist, app_dist: Dist, tmp_pat
         for a, b in ((first.wheel, second.wheel), (first.sdist, second.sdist)):
             assert a.name == b.name
             assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two builds"
+
+
+def test_the_changelog_describes_this_version_or_what_is_unreleased(app_dist: Dist):
+    text = (REPO / "CHANGELOG.md").read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## [")]
+    assert headings, "CHANGELOG.md has no version section"
+    assert headings[0] == "## [Unreleased]" or headings[0].startswith(
+        f"## [{constructs_lib.__version__}] - "
+    ), headings[0]
+    # the rule for construct ids is spelled out
+    assert "construct id or the construct tree changed" in text
+    assert f"attic_iac-{constructs_lib.__version__}/CHANGELOG.md" in app_dist.sdist_files()
