@@ -7,6 +7,7 @@ needs no network and takes about a second.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -46,11 +47,9 @@ class Dist:
 
 def build_tool_missing() -> str | None:
     """Why ``python -m build --no-isolation`` cannot run here, or None."""
-    try:
-        import build  # noqa: F401
-        import hatchling  # noqa: F401
-    except ModuleNotFoundError as missing:
-        return f"{missing.name} is not installed: run `make setup` (it is in requirements/dev.lock)"
+    for tool in ("build", "hatchling", "twine"):
+        if importlib.util.find_spec(tool) is None:
+            return f"{tool} is not installed: run `make setup` (it is in requirements/dev.lock)"
     return None
 
 

@@ -71,13 +71,14 @@ class PublicModule:
 
 def _all_of(tree: ast.Module) -> tuple[str, ...] | None:
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else []
-        if isinstance(node, ast.AnnAssign):
-            targets = [node.target]
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
-            assert node.value is not None
-            value = ast.literal_eval(node.value)
-            return tuple(value)
+            return tuple(ast.literal_eval(value))
     return None
 
 
@@ -226,11 +227,11 @@ def _render_class(node: ast.ClassDef) -> Iterator[str]:
             default = f" = {_default(item.value)}" if item.value is not None else ""
             yield f"    {ast.unparse(item.target)}: {ast.unparse(item.annotation)}{default}"
     else:
-        for item in node.body:
-            if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-                yield f"    def {_signature(item)}"
-            elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-                yield f"    {item.target.id}: {ast.unparse(item.annotation)}"
+        for member in node.body:
+            if isinstance(member, ast.FunctionDef) and member.name == "__init__":
+                yield f"    def {_signature(member)}"
+            elif isinstance(member, ast.AnnAssign) and isinstance(member.target, ast.Name):
+                yield f"    {member.target.id}: {ast.unparse(member.annotation)}"
     for name, annotation in instance_attributes(node).items():
         yield f"    attribute {name}: {annotation}" if annotation else f"    attribute {name}"
     for method in public_methods(node):
