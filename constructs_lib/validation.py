@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from cdktf import Token
 
+__all__ = ["PropsError"]
+
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 

@@ -14,6 +14,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = [
+    "ALL_IMAGES",
+    "ALPINE_IMAGE",
+    "ATTIC_IMAGE",
+    "BARMAN_CLOUD_PLUGIN_CHART",
+    "BARMAN_CLOUD_PLUGIN_IMAGE",
+    "BARMAN_CLOUD_SIDECAR_IMAGE",
+    "BAZEL_REMOTE_IMAGE",
+    "CERT_MANAGER_CHART",
+    "CERT_MANAGER_IMAGES",
+    "CLOUDNATIVE_PG_CHART",
+    "CLOUDNATIVE_PG_IMAGE",
+    "DOCKER_CLI_IMAGE",
+    "DOCKER_DIND_IMAGE",
+    "GITLAB_RUNNER_CHART",
+    "GITLAB_RUNNER_IMAGE",
+    "MINIO_IMAGE",
+    "MINIO_OPERATOR_CHART",
+    "MINIO_OPERATOR_IMAGE",
+    "NIX_IMAGE",
+    "OPENSSL_IMAGE",
+    "OPS_PYTHON_IMAGE",
+    "POSTGRESQL_IMAGE",
+    "ROCKY8_IMAGE",
+    "ROCKY9_IMAGE",
+    "SEAWEEDFS_CHART",
+    "SEAWEEDFS_IMAGE",
+    "ChartPin",
+    "ImagePin",
+]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ChartPin:
@@ -66,6 +97,8 @@ CLOUDNATIVE_PG_CHART = ChartPin(
     version="0.29.0",
     app_version="1.30.0",
 )
+"""The CloudNativePG operator chart
+(:class:`~constructs_lib.platform.cnpg_operator.CloudNativePgOperator`)."""
 CLOUDNATIVE_PG_IMAGE = ImagePin(
     repository="ghcr.io/cloudnative-pg/cloudnative-pg",
     tag="1.30.0",
@@ -75,6 +108,7 @@ CLOUDNATIVE_PG_IMAGE = ImagePin(
         "a public installer script, CNPG_OPERATOR_IMAGE=...:1.30.0@ this digest (same search)",
     ),
 )
+"""The CloudNativePG operator image."""
 
 BARMAN_CLOUD_PLUGIN_CHART = ChartPin(
     repository="https://cloudnative-pg.github.io/charts",
@@ -82,6 +116,8 @@ BARMAN_CLOUD_PLUGIN_CHART = ChartPin(
     version="0.7.0",
     app_version="v0.13.0",
 )
+"""The CNPG Barman Cloud plugin chart
+(:class:`~constructs_lib.platform.barman_cloud_plugin.BarmanCloudPlugin`)."""
 BARMAN_CLOUD_PLUGIN_IMAGE = ImagePin(
     repository="ghcr.io/cloudnative-pg/plugin-barman-cloud",
     tag="v0.13.0",
@@ -91,6 +127,7 @@ BARMAN_CLOUD_PLUGIN_IMAGE = ImagePin(
         "a public e2e script expecting v0.13.0@ this digest (same search)",
     ),
 )
+"""The Barman Cloud plugin image."""
 BARMAN_CLOUD_SIDECAR_IMAGE = ImagePin(
     repository="ghcr.io/cloudnative-pg/plugin-barman-cloud-sidecar",
     tag="v0.13.0",
@@ -100,6 +137,7 @@ BARMAN_CLOUD_SIDECAR_IMAGE = ImagePin(
         "a public e2e script expecting v0.13.0@ this digest (same search)",
     ),
 )
+"""The Barman Cloud sidecar the plugin injects into Postgres pods."""
 
 CERT_MANAGER_CHART = ChartPin(
     repository="oci://quay.io/jetstack/charts",
@@ -107,6 +145,7 @@ CERT_MANAGER_CHART = ChartPin(
     version="v1.21.1",
     app_version="v1.21.1",
 )
+"""The cert-manager chart (:class:`~constructs_lib.platform.cert_manager.CertManager`)."""
 CERT_MANAGER_IMAGES = {
     "controller": ImagePin(
         repository="quay.io/jetstack/cert-manager-controller",
@@ -154,6 +193,8 @@ CERT_MANAGER_IMAGES = {
         ),
     ),
 }
+"""cert-manager's images by component: ``controller``, ``webhook``, ``cainjector``, ``acmesolver``,
+``startupapicheck``."""
 
 MINIO_OPERATOR_CHART = ChartPin(
     repository="https://operator.min.io/",
@@ -161,12 +202,14 @@ MINIO_OPERATOR_CHART = ChartPin(
     version="7.1.1",
     app_version="v7.1.1",
 )
+"""The MinIO operator chart (:class:`~constructs_lib.platform.minio_operator.MinioOperator`)."""
 # No public manifest pins this tag by digest; add it (``crane digest``) before production use.
 MINIO_OPERATOR_IMAGE = ImagePin(
     repository="quay.io/minio/operator",
     tag="v7.1.1",
     digest=None,
 )
+"""The MinIO operator image."""
 
 # Attic publishes no releases: CI tags each commit. Commit 12cbeca1 with its multi-arch index
 # digest, as pinned side by side in shinzui/nagare ``nix/attic.nix``.
@@ -179,6 +222,8 @@ ATTIC_IMAGE = ImagePin(
         "code search 2026-12: six more public manifests pin :latest@ this digest",
     ),
 )
+"""atticd and atticadm (:class:`~constructs_lib.attic.attic_server.AtticServer` and the Attic
+operations)."""
 
 # PostgreSQL operand for CNPG clusters: PostgreSQL 18.6 from CNPG's official, cosign-signed image
 # catalog. The "system" flavour on Debian trixie is what CNPG 1.30.0 itself defaults to
@@ -198,6 +243,8 @@ POSTGRESQL_IMAGE = ImagePin(
         "sigstore.json)",
     ),
 )
+"""The PostgreSQL operand of CNPG clusters
+(:class:`~constructs_lib.postgres.cnpg_cluster.CnpgCluster`)."""
 
 SEAWEEDFS_CHART = ChartPin(
     repository="https://seaweedfs.github.io/seaweedfs/helm",
@@ -205,6 +252,7 @@ SEAWEEDFS_CHART = ChartPin(
     version="4.44.0",
     app_version="4.44",
 )
+"""The SeaweedFS chart (:class:`~constructs_lib.storage.seaweedfs.SeaweedFs`)."""
 SEAWEEDFS_IMAGE = ImagePin(
     repository="chrislusf/seaweedfs",
     tag="4.44",
@@ -214,6 +262,7 @@ SEAWEEDFS_IMAGE = ImagePin(
         "a public Testcontainers test pinning 4.44@ this digest (same search)",
     ),
 )
+"""The SeaweedFS image (master, volume server, filer and S3 gateway)."""
 
 # The tenant image the MinIO operator 7.1.1 tenant chart ships; MinIO stopped publishing
 # community images in 2025, so this is the last one it points at.
@@ -226,6 +275,8 @@ MINIO_IMAGE = ImagePin(
         "public compose files and tests pinning this tag@digest (same search)",
     ),
 )
+"""The MinIO server image of a tenant
+(:class:`~constructs_lib.storage.minio_tenant.MinioTenant`)."""
 
 
 # bazel-remote v2.6.2 (newest release seen in public manifests; github.com/buchgr/bazel-remote
@@ -240,6 +291,7 @@ BAZEL_REMOTE_IMAGE = ImagePin(
         "expbuild/expbuild docs/k8s-platform/engine-validation.md and its tests (one project)",
     ),
 )
+"""bazel-remote (:class:`~constructs_lib.bazel.bazel_remote.BazelRemote`)."""
 
 # Nix 2.34.8; the same tag@digest pair is pinned in several public repositories (e.g. a
 # forgejo-runner NixOS module's runner labels and Dockerfiles `FROM nixos/nix:2.34.8@sha256:...`).
@@ -252,6 +304,7 @@ NIX_IMAGE = ImagePin(
         "public Dockerfiles FROM nixos/nix:2.34.8@ this digest (code search, 2026-12)",
     ),
 )
+"""Nix, for cache warming and the nix runner's jobs."""
 
 # Runs the in-cluster operations script (standard library only): Python 3.13, user 65532,
 # no shell. Pair seen in AI-Riksarkivet/htrflow-batch .docker/htrflow-campaigns.dockerfile
@@ -265,6 +318,7 @@ OPS_PYTHON_IMAGE = ImagePin(
         "code search 2026-12: ten more public Dockerfiles pin nonroot@ this digest",
     ),
 )
+"""A standard-library Python that runs the in-cluster operations scripts."""
 
 GITLAB_RUNNER_CHART = ChartPin(
     repository="https://charts.gitlab.io",
@@ -272,6 +326,7 @@ GITLAB_RUNNER_CHART = ChartPin(
     version="0.92.0",
     app_version="19.3.0",
 )
+"""The gitlab-runner chart (:class:`~constructs_lib.runners.gitlab_runner.GitLabRunner`)."""
 # The helper image is not pinned here: the runner pulls the helper of its own version for each
 # node's architecture (``<arch>-v19.3.0``), and one tag cannot serve mixed-arch nodes.
 
@@ -293,6 +348,7 @@ GITLAB_RUNNER_IMAGE = ImagePin(
         "(code search, 2026-12)",
     ),
 )
+"""The gitlab-runner manager image."""
 
 # Alpine 3.23.6, the newest 3.23 patch seen, for small utility containers. Index digest of 16
 # manifests (amd64, arm/v6, arm/v7, arm64/v8, 386, ppc64le, riscv64, s390x, with attestations) as
@@ -307,6 +363,7 @@ ALPINE_IMAGE = ImagePin(
         "mi2428/dropcheck-agent docker/minio/Dockerfile",
     ),
 )
+"""Alpine, for small utility containers and the docker runner's default job image."""
 
 # Docker 29.8.1, CLI for CI jobs and the daemon they talk to (Docker-in-Docker), kept at the same
 # release so client and server API versions match. Index digests (amd64, arm/v6, arm/v7, arm64/v8,
@@ -322,6 +379,7 @@ DOCKER_CLI_IMAGE = ImagePin(
         "code search 2026-12: ten public Dockerfiles pin 29-cli/29.8.1-cli@ this digest",
     ),
 )
+"""The Docker CLI for CI jobs, at the daemon's release."""
 DOCKER_DIND_IMAGE = ImagePin(
     repository="docker.io/library/docker",
     tag="29.8.1-dind",
@@ -331,11 +389,13 @@ DOCKER_DIND_IMAGE = ImagePin(
         "code search 2026-12: ten public files pin 29.8.1-dind@ this digest",
     ),
 )
+"""The Docker daemon for Docker-in-Docker jobs."""
 
 # Generates atticd's signing key in the cluster (constructs_lib/attic/signing_key_job.py): the
 # dind image is the pinned one that ships OpenSSL 3 (its "apk add ... openssl" layer in
 # repo-info 29.8.1-dind.md) with busybox base64, so no new image is trusted for it.
 OPENSSL_IMAGE = DOCKER_DIND_IMAGE
+"""Generates atticd's signing key in the cluster (the dind image, which ships OpenSSL 3)."""
 
 # Rocky Linux job images. The Docker Hub library ``rockylinux`` image is deprecated (no 8.10 there,
 # rocky-linux/sig-cloud-instance-images#54; docker-library/docs ``rockylinux/deprecated.md`` points
@@ -353,6 +413,7 @@ ROCKY8_IMAGE = ImagePin(
         "other public files pin 8.10@ this digest",
     ),
 )
+"""Rocky Linux 8 job image."""
 ROCKY9_IMAGE = ImagePin(
     repository="docker.io/rockylinux/rockylinux",
     tag="9.8",
@@ -362,6 +423,7 @@ ROCKY9_IMAGE = ImagePin(
         "other public files pin 9.8@ and 9.8.20260525.0@ this digest",
     ),
 )
+"""Rocky Linux 9 job image."""
 
 ALL_IMAGES: tuple[ImagePin, ...] = (
     CLOUDNATIVE_PG_IMAGE,
@@ -383,8 +445,10 @@ ALL_IMAGES: tuple[ImagePin, ...] = (
     ROCKY8_IMAGE,
     ROCKY9_IMAGE,
 )
+"""Every image the constructs deploy (the CI images below are not among them)."""
 
 # --- Images of CI jobs (the repository's .gitlab-ci.yml and templates/*/template.yml) ---
+# Internal (not in __all__): the application's pipeline and CI components use them.
 
 # OpenTofu 1.13.1 for plan/apply jobs (Alpine-based, with a shell). Index digest as pinned with
 # its multi-arch note in a public Go module (``DefaultImage`` of kubectl-tuggy's tofu package).

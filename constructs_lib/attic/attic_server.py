@@ -32,11 +32,14 @@ from constructs_lib.versions import ATTIC_IMAGE, ImagePin
 from upstream_formats.humantime import parse_duration
 from upstream_formats.postgres_options import TIME_SETTING
 
+__all__ = ["API_PATH_PREFIX", "SERVICE_PORT", "AtticServer", "AtticServerProps"]
+
 SERVICE_PORT = 80
-# atticd's API: cache administration, get-missing-paths and uploads (attic
-# server/src/api/v1/mod.rs). The binary cache (/<cache>/nix-cache-info, narinfo, nar/) is
-# outside it.
+"""Port of the API Service (and of each ``route_services`` Service)."""
 API_PATH_PREFIX = "/_api/"
+"""Path prefix of atticd's API: cache administration, get-missing-paths and uploads (attic
+``server/src/api/v1/mod.rs``). The binary cache (``/<cache>/nix-cache-info``, narinfo, nar/)
+is outside it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -110,15 +113,56 @@ class AtticServerProps:
 class AtticServer(Construct):
     """Migrations run once per image and config, then the API rolls out surge-only, then GC.
 
+    Creates a ServiceAccount (``ServiceAccount``), the ConfigMap with ``server.toml``
+    (``Config``), the ``db-migrations`` Job (``Migrations``), the API Deployment with its HPA and
+    PodDisruptionBudget (``Api``, ``Autoscaler``, ``DisruptionBudget``), its Service
+    (``Service``) and one per ``route_services`` entry (``RouteService-<name>``), and exactly one
+    garbage collector: a Deployment (``GarbageCollector``), or a CronJob
+    (``GarbageCollectorSchedule``) when the config's GC interval is 0. Every pod runs non-root
+    with a read-only root filesystem; secrets come from Secrets through the environment.
+
     Attributes:
         labels: labels of every atticd pod (for NetworkPolicies).
         api_labels: labels of the API pods.
+        service: the API Service resource.
         service_name: the API Service (port 80).
         gc_mode: ``"deployment"`` or ``"cronjob"``.
         gc_name: the GC Deployment or CronJob.
         api: the API Deployment.
         config_map_name: the ConfigMap holding ``server.toml``.
         image: the atticd image reference.
+
+    Example:
+        ```python
+        from constructs_lib.attic.attic_server import AtticServer, AtticServerProps
+        from constructs_lib.attic.pod import DatabaseRef
+        from constructs_lib.storage.s3_endpoint import S3Credentials
+
+        attic = AtticServer(
+            stack,
+            "Attic",
+            AtticServerProps(
+                namespace="attic",
+                server_config={
+                    "api-endpoint": "https://cache.example.com/",
+                    "database": {},
+                    "storage": {"type": "s3", "region": "eu-west-1", "bucket": "acme-attic"},
+                    "chunking": {
+                        "nar-size-threshold": 65536,
+                        "min-size": 16384,
+                        "avg-size": 65536,
+                        "max-size": 262144,
+                    },
+                    "garbage-collection": {"interval": "12 hours"},
+                },
+                database=DatabaseRef(url_secret="attic-db-app", ca_secret="attic-db-ca"),
+                signing_secret="attic-token-signing",
+                signing_key="ATTIC_SERVER_TOKEN_RS256_SECRET_BASE64",
+                storage_credentials=S3Credentials(secret_name="attic-s3"),
+            ),
+        )
+        attic.service_name  # route the Ingress here, port 80
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: AtticServerProps) -> None:

@@ -29,6 +29,8 @@ from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import raise_if_problems
 from upstream_formats.attic_names import NAME_RULE, is_cache_name
 
+__all__ = ["AtticCaches", "AtticCachesProps", "CacheSpec"]
+
 _MAX_RETENTION = 2**31 - 1
 
 
@@ -53,6 +55,7 @@ class CacheSpec:
     retention_seconds: int | None = None
 
     def wire(self) -> dict[str, object]:
+        """The cache as the in-cluster script reads it (atticd's cache-config fields)."""
         return {
             "name": self.name,
             "is_public": self.public,
@@ -94,7 +97,40 @@ class AtticCachesProps:
 class AtticCaches(Construct):
     """A Job that creates missing caches and applies their settings; never fails on
     "already exists". Its token is minted in the pod and only grants what it needs on
-    exactly the declared caches: pull, create, configure and configure retention."""
+    exactly the declared caches: pull, create, configure and configure retention.
+
+    Creates a ServiceAccount (``ServiceAccount``), a ConfigMap with the script and the caches
+    (``Spec``) and the Job ``<name>-<revision>`` (``Job``), named after a hash of what it
+    applies, so it runs again whenever the declared caches, the images or the script change.
+
+    Attributes:
+        labels: labels of the Job's pods (for NetworkPolicies: it calls ``endpoint``).
+        job: the Job resource; OpenTofu waits for it to complete.
+
+    Example:
+        ```python
+        from constructs_lib.attic.cache_init import AtticCaches, AtticCachesProps, CacheSpec
+        from constructs_lib.attic.ops_pod import AtticadmInputs
+        from constructs_lib.versions import ATTIC_IMAGE, OPS_PYTHON_IMAGE
+
+        AtticCaches(
+            stack,
+            "Caches",
+            AtticCachesProps(
+                namespace="attic",
+                caches=[CacheSpec(name="main", public=True), CacheSpec(name="ci")],
+                endpoint="http://attic.attic.svc/",
+                attic=AtticadmInputs(
+                    image=ATTIC_IMAGE.ref,
+                    config_map="attic-config",
+                    signing_secret="attic-token-signing",
+                    signing_key="ATTIC_SERVER_TOKEN_RS256_SECRET_BASE64",
+                ),
+                python_image=OPS_PYTHON_IMAGE.ref,
+            ),
+        )
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: AtticCachesProps) -> None:
         super().__init__(scope, construct_id)

@@ -27,6 +27,8 @@ from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import NIX_IMAGE, ImagePin
 from upstream_formats.attic_names import NAME_RULE, is_cache_name
 
+__all__ = ["DEFAULT_NAME", "AtticCacheWarm", "AtticCacheWarmProps"]
+
 SCRIPT = "cache_warm.sh"
 UID = 30000
 HOME = "/home/warm"
@@ -46,6 +48,7 @@ NIX_CONFIG = "\n".join(
 
 
 DEFAULT_NAME = "attic-cache-warm"
+"""The default base name of the CronJob and its objects."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,8 +93,29 @@ class AtticCacheWarmProps:
 class AtticCacheWarm(Construct):
     """Nightly (by default) builds that really push; a failure never blocks the next run.
 
+    Creates a ConfigMap with the script and the client config (``Config``) and the CronJob
+    ``name`` (``Schedule``) whose pods run Nix as a plain user on an emptyDir ``/nix``, then
+    ``attic push`` the closures. The token Secret must exist.
+
     Attributes:
         labels: labels of the warming pods (for NetworkPolicies).
+
+    Example:
+        ```python
+        from constructs_lib.attic.cache_warm import AtticCacheWarm, AtticCacheWarmProps
+
+        AtticCacheWarm(
+            stack,
+            "Warm",
+            AtticCacheWarmProps(
+                namespace="attic",
+                endpoint="http://attic.attic.svc/",
+                cache="main",
+                token_secret="attic-warm-token",
+                installables=["github:NixOS/nixpkgs/nixos-25.05#hello"],
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: AtticCacheWarmProps) -> None:

@@ -22,6 +22,8 @@ from constructs_lib.kubernetes.hardening import restricted_container, restricted
 from constructs_lib.kubernetes.ops.bundle import shipped_script
 from constructs_lib.kubernetes.resources import ComputeResources
 
+__all__ = ["AtticadmInputs"]
+
 TOKEN_DIR = "/run/attic-tokens"
 OPS_DIR = "/opt/attic-ops"
 SCRIPT = "attic_ops.py"

@@ -17,7 +17,10 @@ from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.storage.s3_endpoint import S3Credentials
 from upstream_formats.postgres_options import startup_options
 
+__all__ = ["HTTP_PORT", "DatabaseRef"]
+
 HTTP_PORT = 8080
+"""atticd's container port (``listen``), behind the API Service's port 80."""
 CONFIG_DIR = "/etc/attic"
 PG_CA_DIR = "/etc/attic/pg-ca"
 _UID = 65534  # "nobody", present in the image's fake NSS files

@@ -4,6 +4,9 @@ atticd rejects unknown keys only at the top level; inside a section a misspelt k
 ignored, and chunk sizes are only ``debug_assert``-ed by fastcdc. So every key and bound is
 checked here, before anything reaches a cluster. Secrets never belong in this file: the
 database URL, the signing key and storage credentials come from the environment.
+
+Internal: not listed in the package's ``__all__``, so not part of the public API; it may change in
+any release.
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ from constructs import Construct
 
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["ENV_NAME", "AtticSigningKey", "AtticSigningKeyProps"]
+
 ENV_NAME = "ATTIC_SERVER_TOKEN_RS256_SECRET_BASE64"
+"""The environment variable atticd reads its RS256 key from, and the Secret's data key."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,10 +39,26 @@ class AtticSigningKey(Construct):
     """RSA 4096 key, PKCS#1 PEM, standard base64 without newlines, under the env var name
     atticd reads (:data:`ENV_NAME`).
 
+    Creates a ``tls_private_key`` (``Key``) and the Secret (``Secret``). The key lives in
+    Terraform state: prefer :class:`~constructs_lib.attic.signing_key_job.AtticSigningKeyJob`,
+    which makes it in the cluster.
+
     Attributes:
+        key: the ``tls_private_key`` resource.
+        secret: the Secret resource.
         secret_name: the Secret.
         secret_key: its data key.
         ready: the Secret, for ``depends_on``.
+
+    Example:
+        ```python
+        from constructs_lib.attic.signing_key import AtticSigningKey, AtticSigningKeyProps
+
+        key = AtticSigningKey(
+            stack, "SigningKey", AtticSigningKeyProps(namespace="attic", protect=True)
+        )
+        key.secret_name, key.secret_key  # AtticServerProps.signing_secret and .signing_key
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: AtticSigningKeyProps) -> None:

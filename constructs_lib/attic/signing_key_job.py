@@ -36,6 +36,8 @@ from constructs_lib.kubernetes.role_grant import grant_role
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["AtticSigningKeyJob", "AtticSigningKeyJobProps"]
+
 SCRIPT = "signing_key.py"
 KEY_DIR = "/run/attic-signing-key"
 KEY_FILE = f"{KEY_DIR}/key.b64"
@@ -76,11 +78,35 @@ class AtticSigningKeyJobProps:
 class AtticSigningKeyJob(Construct):
     """The signing key's Secret, created in the cluster if absent.
 
+    Creates a ServiceAccount (``ServiceAccount``), a ConfigMap with the script (``Script``), a
+    Role and RoleBinding (``Role-<namespace>``, ``RoleBinding-<namespace>``) that may read and
+    create only that Secret, with ``admission_policy`` a
+    ValidatingAdmissionPolicy and its binding (``AdmissionPolicy``,
+    ``AdmissionPolicyBinding``), and the Job (``Job``). An existing key is never replaced.
+
     Attributes:
+        admission_policy_manifest: the ValidatingAdmissionPolicy as data, when it is added.
         secret_name: the Secret (a plain name: depend on :attr:`ready`).
         secret_key: its data key, named like the env var atticd reads.
         ready: the Job; once it has completed the Secret holds a key.
         labels: labels of the Job's pods (for NetworkPolicies).
+
+    Example:
+        ```python
+        from constructs_lib.attic.signing_key_job import AtticSigningKeyJob, AtticSigningKeyJobProps
+        from constructs_lib.versions import OPENSSL_IMAGE, OPS_PYTHON_IMAGE
+
+        key = AtticSigningKeyJob(
+            stack,
+            "SigningKeyJob",
+            AtticSigningKeyJobProps(
+                namespace="attic",
+                keygen_image=OPENSSL_IMAGE.ref,
+                python_image=OPS_PYTHON_IMAGE.ref,
+            ),
+        )
+        key.ready  # depend on it before atticd starts
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: AtticSigningKeyJobProps) -> None:

@@ -42,12 +42,21 @@ from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import DNS_LABEL, raise_if_problems
 from upstream_formats.attic_names import PATTERN_RULE, is_cache_pattern
 
-# The hourly run is what rotate_before windows are measured against.
+__all__ = [
+    "DEFAULT_NAME",
+    "SCHEDULE",
+    "AtticTokenRotation",
+    "AtticTokenRotationProps",
+    "TokenSpec",
+]
+
 SCHEDULE = "17 * * * *"
+"""The default schedule: hourly, the period ``rotate_before_seconds`` windows are measured in."""
 _PERMISSIONS = tuple(name for name, _ in MINT_FLAGS)
 
 
 DEFAULT_NAME = "attic-token-rotator"
+"""The default base name of the Jobs and their objects."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -73,6 +82,7 @@ class TokenSpec:
     grants: Mapping[str, Sequence[str]]
 
     def mint(self) -> Mint:
+        """The ``atticadm make-token`` run that mints this token (used by the construct)."""
         return Mint(
             file=self.name,
             sub=f"attic-iac/{self.name}",
@@ -81,6 +91,7 @@ class TokenSpec:
         )
 
     def wire(self) -> dict[str, Any]:
+        """The token as the in-cluster script reads it, with a hash of what it grants."""
         declared = {
             "validity_seconds": self.validity_seconds,
             "grants": {k: list(v) for k, v in self.grants.items() if v},
@@ -127,9 +138,53 @@ class AtticTokenRotationProps:
 class AtticTokenRotation(Construct):
     """Mint declared tokens into Secrets now and rotate them hourly.
 
+    Creates a ServiceAccount (``ServiceAccount``), a ConfigMap with the script and the tokens
+    (``Spec``), a Role and RoleBinding per token namespace (``Role-<namespace>``,
+    ``RoleBinding-<namespace>``) that may write only the named Secrets, with
+    ``admission_policy`` a ValidatingAdmissionPolicy and its binding (``AdmissionPolicy``,
+    ``AdmissionPolicyBinding``), a Job run at each change of the declarations (``Job``) and the
+    CronJob (``Schedule``). No token passes through Terraform.
+
     Attributes:
+        admission_policy_manifest: the ValidatingAdmissionPolicy as data, when it is added.
         labels: labels of the rotation pods (for NetworkPolicies).
         secrets: ``(namespace, name)`` of every token Secret.
+
+    Example:
+        ```python
+        from constructs_lib.attic.ops_pod import AtticadmInputs
+        from constructs_lib.attic.token_rotation import (
+            AtticTokenRotation,
+            AtticTokenRotationProps,
+            TokenSpec,
+        )
+        from constructs_lib.versions import ATTIC_IMAGE, OPS_PYTHON_IMAGE
+
+        AtticTokenRotation(
+            stack,
+            "Tokens",
+            AtticTokenRotationProps(
+                namespace="attic",
+                tokens=[
+                    TokenSpec(
+                        name="ci-push",
+                        namespace="ci-jobs",
+                        secret_name="attic-ci-token",
+                        validity_seconds=7 * 86400,
+                        rotate_before_seconds=2 * 86400,
+                        grants={"pull": ["main"], "push": ["main"]},
+                    )
+                ],
+                attic=AtticadmInputs(
+                    image=ATTIC_IMAGE.ref,
+                    config_map="attic-config",
+                    signing_secret="attic-token-signing",
+                    signing_key="ATTIC_SERVER_TOKEN_RS256_SECRET_BASE64",
+                ),
+                python_image=OPS_PYTHON_IMAGE.ref,
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: AtticTokenRotationProps) -> None:

@@ -4,3 +4,5 @@ Each replica keeps its own least-recently-used disk cache and reads through to (
 behind to) the shared bucket, so any replica can answer for any blob and replicas can be added
 or removed freely.
 """
+
+__all__ = ["bazel_remote"]

@@ -46,8 +46,12 @@ from constructs_lib.storage.s3_endpoint import S3Credentials
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import BAZEL_REMOTE_IMAGE, ImagePin
 
+__all__ = ["GRPC_PORT", "HTTP_PORT", "BazelRemote", "BazelRemoteProps"]
+
 HTTP_PORT = 8080
+"""The HTTP/1.1 cache API port."""
 GRPC_PORT = 9092
+"""The REAPI gRPC port."""
 DATA_DIR = "/data"
 _UID = 65532  # the image's distroless "nonroot" user
 _TMP_SIZE_GI = 1
@@ -125,16 +129,40 @@ class BazelRemoteProps:
 class BazelRemote(Construct):
     """ServiceAccount, Deployment, Service (http 8080, grpc 9092), HPA, PDB, ServiceMonitor.
 
+    Child ids: ``ServiceAccount``, ``Deployment`` with ``Autoscaler`` and ``DisruptionBudget``,
+    ``Service``, and with ``service_monitor`` a ``ServiceMonitor``.
+
     gRPC connections are long-lived and a ClusterIP Service balances connections, not calls:
     a client stays on one replica until it reconnects, so new replicas take new clients.
 
     Attributes:
         labels: selector labels of the pods (for NetworkPolicies).
+        deployment: the Deployment resource.
+        service: the Service resource.
         service_name: the Service.
         grpc_url: ``grpc://<service>.<namespace>.svc:9092``, for ``--remote_cache``.
         http_url: ``http://<service>.<namespace>.svc:8080``.
         max_size_gi: bazel-remote's ``max_size`` per replica.
         servicemonitor: the ServiceMonitor manifest, or ``None`` when it is off.
+
+    Example:
+        ```python
+        from constructs_lib.bazel.bazel_remote import BazelRemote, BazelRemoteProps
+        from constructs_lib.storage.s3_endpoint import S3Credentials
+
+        cache = BazelRemote(
+            stack,
+            "BazelCache",
+            BazelRemoteProps(
+                namespace="bazel",
+                s3_endpoint="https://s3.eu-west-1.amazonaws.com",
+                bucket="acme-bazel-cache",
+                region="eu-west-1",
+                credentials=S3Credentials(secret_name="bazel-s3"),
+            ),
+        )
+        cache.grpc_url  # "grpc://bazel-remote.bazel.svc:9092", for --remote_cache
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: BazelRemoteProps) -> None:

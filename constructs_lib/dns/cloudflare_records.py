@@ -13,14 +13,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformVariable
-from cdktf_cdktf_provider_cloudflare.dns_record import DnsRecord
-from cdktf_cdktf_provider_cloudflare.provider import CloudflareProvider
 from constructs import Construct
 
 from constructs_lib.validation import raise_if_problems
 
+__all__ = ["TOKEN_VARIABLE", "CloudflareRecords", "CloudflareRecordsProps"]
+
+try:
+    from cdktf_cdktf_provider_cloudflare.dns_record import DnsRecord
+    from cdktf_cdktf_provider_cloudflare.provider import CloudflareProvider
+except ModuleNotFoundError as missing:  # the optional provider is not installed
+    raise ModuleNotFoundError(
+        f"{__name__} needs the Cloudflare provider ({missing.name}): "
+        "pip install 'attic-iac-constructs[cloudflare]'",
+        name=missing.name,
+    ) from missing
+
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 TOKEN_VARIABLE = "cloudflare_api_token"
+"""The sensitive variable holding the API token (``TF_VAR_cloudflare_api_token``)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,8 +62,27 @@ def record_type(target: str) -> str | None:
 class CloudflareRecords(Construct):
     """One DNS-only record per host; the API token comes from ``TF_VAR_cloudflare_api_token``.
 
+    Creates the sensitive variable :data:`TOKEN_VARIABLE` (its address pinned to that name), a
+    Cloudflare provider (``Provider``) and a ``dns_record`` per host (``Record-<host>``), A,
+    AAAA or CNAME by the target. Needs the ``cloudflare`` extra.
+
     Attributes:
         records: the records by host.
+
+    Example:
+        ```python
+        from constructs_lib.dns.cloudflare_records import CloudflareRecords, CloudflareRecordsProps
+
+        CloudflareRecords(
+            stack,
+            "Dns",
+            CloudflareRecordsProps(
+                zone_id="0123456789abcdef0123456789abcdef",
+                hosts=["cache.example.com"],
+                target="lb.example.net",
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: CloudflareRecordsProps) -> None:

@@ -3,6 +3,9 @@ NetworkPolicies opening its pods' ports, all named after the release.
 
 Functions, not a construct: the objects join the caller's scope, so their construct paths and
 Terraform addresses are the ones the caller's own resources always had.
+
+Internal: not listed in the package's ``__all__``, so not part of the public API; it may change in
+any release.
 """
 
 from __future__ import annotations

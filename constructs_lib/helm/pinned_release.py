@@ -14,6 +14,8 @@ from constructs import Construct
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import ChartPin
 
+__all__ = ["PinnedHelmRelease", "PinnedHelmReleaseProps"]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PinnedHelmReleaseProps:
@@ -41,7 +43,36 @@ class PinnedHelmReleaseProps:
 
 
 class PinnedHelmRelease(Construct):
-    """Install a pinned chart atomically: a failed upgrade rolls back instead of half-applying."""
+    """Install a pinned chart atomically: a failed upgrade rolls back instead of half-applying.
+
+    Creates one ``helm_release`` (child id ``Default``, so the construct's own address) with the
+    values rendered as one YAML document, ``atomic``, ``wait`` and five revisions of history.
+
+    Attributes:
+        release: the ``helm_release`` resource, for ``depends_on``.
+
+    Example:
+        ```python
+        from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
+        from constructs_lib.versions import ChartPin
+
+        PinnedHelmRelease(
+            stack,
+            "Podinfo",
+            PinnedHelmReleaseProps(
+                name="podinfo",
+                namespace="demo",
+                chart=ChartPin(
+                    repository="https://stefanprodan.github.io/podinfo",
+                    chart="podinfo",
+                    version="6.9.2",
+                    app_version="6.9.2",
+                ),
+                values={"replicaCount": 2},
+            ),
+        )
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: PinnedHelmReleaseProps) -> None:
         super().__init__(scope, construct_id)

@@ -1,5 +1,9 @@
 """A ValidatingAdmissionPolicy enforced with Deny: where RBAC cannot narrow a permission
-(``create`` by name, ``delete`` by name pattern, what a ``patch`` may change)."""
+(``create`` by name, ``delete`` by name pattern, what a ``patch`` may change).
+
+Internal: not listed in the package's ``__all__``, so not part of the public API; it may change in
+any release.
+"""
 
 from __future__ import annotations
 

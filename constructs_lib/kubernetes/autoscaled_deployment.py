@@ -3,6 +3,9 @@
 The shape of every horizontally scaled service here (the atticd API, bazel-remote). It is a
 function, not a construct: the three objects join the caller's scope, so their construct paths
 and Terraform addresses are the ones the caller's own resources always had.
+
+Internal: not listed in the package's ``__all__``, so not part of the public API; it may change in
+any release.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ from constructs import Construct
 
 from constructs_lib.validation import raise_if_problems
 
+__all__ = ["CustomResource", "CustomResourceProps"]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CustomResourceProps:
@@ -44,7 +46,34 @@ class CustomResourceProps:
 
 
 class CustomResource(Construct):
-    """One custom resource; its CRD must already be installed when OpenTofu plans."""
+    """One custom resource; its CRD must already be installed when OpenTofu plans.
+
+    Creates one ``kubernetes_manifest`` (the construct's own address, child id ``Default``) that
+    waits for ``ready_condition`` or ``ready_fields`` when given.
+
+    Attributes:
+        name: ``metadata.name`` of the object.
+        resource: the ``kubernetes_manifest`` resource, for ``depends_on``.
+
+    Example:
+        ```python
+        from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
+
+        issuer = CustomResource(
+            stack,
+            "Issuer",
+            CustomResourceProps(
+                manifest={
+                    "apiVersion": "cert-manager.io/v1",
+                    "kind": "ClusterIssuer",
+                    "metadata": {"name": "selfsigned"},
+                    "spec": {"selfSigned": {}},
+                },
+                ready_condition="Ready",
+            ),
+        )
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: CustomResourceProps) -> None:
         super().__init__(scope, construct_id)

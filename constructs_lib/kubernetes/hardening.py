@@ -1,4 +1,8 @@
-"""Security contexts that pass Pod Security ``restricted``, written once for every workload."""
+"""Security contexts that pass Pod Security ``restricted``, written once for every workload.
+
+Internal: not listed in the package's ``__all__``, so not part of the public API; it may change in
+any release.
+"""
 
 from __future__ import annotations
 

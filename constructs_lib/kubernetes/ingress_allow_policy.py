@@ -20,7 +20,10 @@ from constructs import Construct
 
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["IngressAllowPolicy", "IngressAllowPolicyProps", "Source"]
+
 Source = Literal["anywhere", "cluster", "namespace"]
+"""Who may connect: pods of the namespace, pods of the cluster, or any address."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -45,7 +48,30 @@ class IngressAllowPolicyProps:
 
 
 class IngressAllowPolicy(Construct):
-    """Allow TCP ingress to some ports of some pods, on top of a default-deny policy."""
+    """Allow TCP ingress to some ports of some pods, on top of a default-deny policy.
+
+    Creates one ``NetworkPolicy`` (child id ``Default``, so the construct's own address).
+
+    Example:
+        ```python
+        from constructs_lib.kubernetes.ingress_allow_policy import (
+            IngressAllowPolicy,
+            IngressAllowPolicyProps,
+        )
+
+        IngressAllowPolicy(
+            stack,
+            "WebhookPolicy",
+            IngressAllowPolicyProps(
+                name="webhook",
+                namespace="cnpg-system",
+                pod_selector={"app.kubernetes.io/name": "cloudnative-pg"},
+                ports=[9443],
+                source="anywhere",  # the API server is not a pod
+            ),
+        )
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: IngressAllowPolicyProps) -> None:
         super().__init__(scope, construct_id)

@@ -32,14 +32,19 @@ from constructs import Construct
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from upstream_formats.k8s_quantity import parse_quantity
 
+__all__ = ["COMPUTE", "COUNTS", "QUOTA_KEYS", "NamespaceBudget", "NamespaceBudgetProps"]
+
 COMPUTE = ("cpu", "memory", "ephemeral-storage")
+"""Compute resources a quota and the LimitRange defaults name."""
 # Object counts are whole numbers; the compute entries are quantities.
 COUNTS = ("pods", "services", "configmaps", "secrets", "persistentvolumeclaims")
+"""Object counts a quota may cap (whole numbers)."""
 QUOTA_KEYS = (
     *(f"{kind}.{resource}" for kind in ("requests", "limits") for resource in COMPUTE),
     "requests.storage",
     *COUNTS,
 )
+"""Every ``quota`` key :class:`NamespaceBudget` accepts."""
 LABELS = {"app.kubernetes.io/managed-by": "attic-iac"}
 # Kubernetes fills a missing default limit from max, a missing default request from the default
 # limit (``SetDefaults_LimitRangeItem``).
@@ -79,10 +84,30 @@ class NamespaceBudgetProps:
 class NamespaceBudget(Construct):
     """ResourceQuota plus container LimitRange defaults and maximums.
 
+    Creates a ``ResourceQuota`` and a ``LimitRange`` (child ids ``ResourceQuota``, ``LimitRange``)
+    both named ``name`` in ``namespace``.
+
     Attributes:
         resource_quota: the ResourceQuota.
         limit_range: the LimitRange; pods created before it exist get no defaults, so whatever
             creates pods here should depend on it.
+
+    Example:
+        ```python
+        from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps
+
+        NamespaceBudget(
+            stack,
+            "JobBudget",
+            NamespaceBudgetProps(
+                namespace="ci-jobs",
+                quota={"requests.cpu": "16", "limits.memory": "64Gi", "pods": "40"},
+                default_request={"cpu": "500m", "memory": "1Gi"},
+                default_limit={"cpu": "2", "memory": "4Gi"},
+                max={"cpu": "8", "memory": "16Gi"},
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: NamespaceBudgetProps) -> None:

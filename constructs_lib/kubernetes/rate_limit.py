@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["ClientIp", "RateLimitProps"]
+
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 
@@ -37,6 +39,7 @@ class ClientIp:
 
     @property
     def is_remote_address(self) -> bool:
+        """True when clients are told apart by the connection's address (the default)."""
         return not (self.depth or self.excluded_ips or self.header)
 
 

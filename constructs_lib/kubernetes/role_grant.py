@@ -1,5 +1,9 @@
 """A namespaced Role and its binding to one ServiceAccount, the shape every ops workload needs
-in each namespace it acts on."""
+in each namespace it acts on.
+
+Internal: not listed in the package's ``__all__``, so not part of the public API; it may change in
+any release.
+"""
 
 from __future__ import annotations
 

@@ -19,7 +19,10 @@ from constructs import Construct
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["PodSecurityLevel", "SecureNamespace", "SecureNamespaceProps"]
+
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
+"""A Pod Security Standard level."""
 _LEVELS = ("restricted", "baseline", "privileged")
 
 
@@ -50,7 +53,25 @@ class SecureNamespaceProps:
 
 
 class SecureNamespace(Construct):
-    """Namespace with Pod Security admission labels and a default-deny ingress policy."""
+    """Namespace with Pod Security admission labels and a default-deny ingress policy.
+
+    Creates the namespace (child id ``Default``, so the construct's own address), labelled to
+    enforce, audit and warn at ``pod_security``, and NetworkPolicies ``default-deny-ingress``
+    (``DenyIngress``) and ``default-deny-egress`` (``DenyEgress``) as the props ask.
+
+    Attributes:
+        namespace: the namespace resource.
+        name: the namespace name as a reference, so whatever uses it waits for the namespace.
+        policies: the default-deny policies, for ``depends_on`` of whatever starts pods here.
+
+    Example:
+        ```python
+        from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
+
+        namespace = SecureNamespace(stack, "Namespace", SecureNamespaceProps(name="attic"))
+        namespace.name  # "${kubernetes_namespace_v1.Namespace.metadata[0].name}"
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: SecureNamespaceProps) -> None:
         super().__init__(scope, construct_id)

@@ -1,6 +1,9 @@
 """Pod and container security contexts that pass the ``restricted`` Pod Security Standard.
 
 Charts spell these in Kubernetes camelCase, so they are plain dicts meant for Helm values.
+
+Internal: not listed in the package's ``__all__``, so not part of the public API; it may change in
+any release.
 """
 
 from __future__ import annotations

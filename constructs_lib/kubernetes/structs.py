@@ -4,6 +4,9 @@ Each resource type has its own struct classes (``DeploymentV1SpecTemplateSpecCon
 ``JobV1SpecTemplateSpecContainer``, ...) for the same pod spec, and jsii silently drops nested
 plain dicts. :func:`to_struct` walks the struct's type hints so one pod spec, written once as
 data, becomes the typed struct of any resource; a misspelt key raises instead of vanishing.
+
+Internal: not listed in the package's ``__all__``, so not part of the public API; it may change in
+any release.
 """
 
 from __future__ import annotations

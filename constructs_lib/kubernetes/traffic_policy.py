@@ -12,7 +12,10 @@ from constructs import Construct
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["EVERY_NAMESPACE", "Peer", "Rule", "TrafficPolicy", "TrafficPolicyProps"]
+
 EVERY_NAMESPACE = "*"
+"""``Peer.namespace`` value meaning any namespace."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,7 +59,7 @@ class TrafficPolicyProps:
     Attributes:
         name: policy name.
         namespace: namespace of the selected pods.
-        pod_selector: labels of the pods the policy applies to; empty selects every pod.
+        pod_selector: labels of the pods the policy applies to. Default - every pod.
         ingress: allowed incoming traffic. Default - none (the policy adds no ingress).
         egress: allowed outgoing traffic. Default - none (the policy adds no egress).
     """
@@ -69,7 +72,38 @@ class TrafficPolicyProps:
 
 
 class TrafficPolicy(Construct):
-    """Allow listed traffic for some pods; a default-deny policy blocks the rest."""
+    """Allow listed traffic for some pods; a default-deny policy blocks the rest.
+
+    Creates one ``NetworkPolicy`` (child id ``Default``, so the construct's own address) whose
+    policy types are the directions that have rules.
+
+    Attributes:
+        policy: the NetworkPolicy resource.
+
+    Example:
+        ```python
+        from constructs_lib.kubernetes.traffic_policy import (
+            Peer,
+            Rule,
+            TrafficPolicy,
+            TrafficPolicyProps,
+        )
+
+        TrafficPolicy(
+            stack,
+            "AtticPolicy",
+            TrafficPolicyProps(
+                name="attic",
+                namespace="attic",
+                pod_selector={"app.kubernetes.io/name": "attic"},
+                ingress=[Rule(peers=[Peer(namespace="traefik")], ports=[8080])],
+                egress=[
+                    Rule(peers=[Peer(pod_labels={"cnpg.io/cluster": "attic-db"})], ports=[5432])
+                ],
+            ),
+        )
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: TrafficPolicyProps) -> None:
         super().__init__(scope, construct_id)

@@ -49,9 +49,13 @@ from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["ACME_SOLVER_PORT", "Controller", "Route", "WebIngress", "WebIngressProps"]
+
 Controller = Literal["traefik", "nginx"]
+"""The ingress controllers :class:`WebIngress` writes settings for."""
 ACME_SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
 ACME_SOLVER_PORT = 8089
+"""Port of cert-manager's HTTP-01 solver pods."""
 _PATH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
 NGINX_STREAMING = {
     "nginx.ingress.kubernetes.io/proxy-body-size": "0",
@@ -160,9 +164,36 @@ class WebIngress(Construct):
     """Ingress with a cert-manager certificate and upload-safe settings for its controller,
     plus one for the rate-limited prefixes.
 
+    Creates the Ingress (child id ``Default``, so the construct's own address), a second Ingress
+    ``<name>-limited`` and its Traefik Middleware (``Limited``, ``RateLimit``) when ``rate_limit``
+    is set, and the NetworkPolicy ``<name>-acme-http01`` (``AcmeSolverPolicy``) when
+    ``acme_http01`` is.
+
     Attributes:
         ingress: the main Ingress (no limit).
         limited_ingress: the Ingress of ``rate_limit.paths``, if any.
+
+    Example:
+        ```python
+        from constructs_lib.kubernetes.rate_limit import RateLimitProps
+        from constructs_lib.kubernetes.web_ingress import WebIngress, WebIngressProps
+
+        WebIngress(
+            stack,
+            "Ingress",
+            WebIngressProps(
+                name="attic",
+                namespace="attic",
+                host="cache.example.com",
+                service_name="attic",
+                service_port=80,
+                controller="traefik",
+                controller_namespace="traefik",
+                cluster_issuer="letsencrypt",
+                rate_limit=RateLimitProps(average=20, burst=50, paths=("/_api/",)),
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: WebIngressProps) -> None:

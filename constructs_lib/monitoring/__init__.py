@@ -3,3 +3,5 @@
 :mod:`~constructs_lib.monitoring.prometheus_rule` holds the construct;
 :mod:`~constructs_lib.monitoring.attic_slo` builds the Attic rule groups as plain data.
 """
+
+__all__ = ["attic_slo", "attic_slo_props", "pod_monitor", "prometheus_rule", "runner_alerts"]

@@ -4,6 +4,9 @@ CloudNativePG's exporter and the Barman Cloud plugin).
 
 :func:`~constructs_lib.monitoring.attic_slo.attic_rule_groups` puts them in the
 ``attic-workloads`` and ``attic-postgres`` groups, next to the SLO rules.
+
+Internal: not listed in the package's ``__all__``, so not part of the public API; it may change in
+any release.
 """
 
 from __future__ import annotations

@@ -40,6 +40,19 @@ from constructs_lib.monitoring.prometheus_rule import (
 )
 from constructs_lib.validation import raise_if_problems
 
+__all__ = [
+    "BUDGET_REMAINING",
+    "BURN_RATE_ALERTS",
+    "ERRORS_RATE",
+    "METRICS",
+    "REQUESTS_RATE",
+    "SLI_WINDOWS",
+    "SLO_LABEL",
+    "BurnRateAlert",
+    "attic_rule_groups",
+    "error_ratio_record",
+]
+
 _TRAEFIK_DOC = (
     "Traefik v3 metrics reference (traefik/traefik "
     "docs/content/reference/install-configuration/observability/metrics.md, 'Service Metrics'); "
@@ -72,12 +85,18 @@ METRICS: Mapping[str, str] = {
     "barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp": f"unix time; {_BARMAN}",
     "up": "Prometheus scrape health of each target",
 }
+"""Every metric the Attic rules read -> its type and where it is defined."""
 
 SLO_LABEL = "attic-availability"
+"""Value of the ``slo`` label on the SLO's recordings and alerts."""
 SLI_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+"""The windows the 5xx ratio is recorded over (:func:`error_ratio_record`)."""
 REQUESTS_RATE = "attic:http_requests:rate5m"
+"""Recording: Attic requests per second over 5 minutes."""
 ERRORS_RATE = "attic:http_request_errors:rate5m"
+"""Recording: Attic 5xx answers per second over 5 minutes."""
 BUDGET_REMAINING = "attic:error_budget:remaining_ratio"
+"""Recording: the share of the SLO window's error budget still left."""
 
 
 def error_ratio_record(window: str) -> str:
@@ -107,19 +126,54 @@ class BurnRateAlert:
     for_: str
 
 
-# Google SRE Workbook ch. 5 "Alerting on SLOs", Table 5-8 (99.9 % over 30 days): 1h/5m 14.4x
-# page, 6h/30m 6x page, 3d/6h 1x ticket; the 1d/2h 3x ticket row is Sloth's default 30-day
-# window set. Budget spent when one fires: 2 %, 5 %, 10 %, 10 %.
 BURN_RATE_ALERTS: tuple[BurnRateAlert, ...] = (
     BurnRateAlert("AtticErrorBudgetBurn1h", "1h", "5m", 14.4, "critical", "2m"),
     BurnRateAlert("AtticErrorBudgetBurn6h", "6h", "30m", 6.0, "critical", "15m"),
     BurnRateAlert("AtticErrorBudgetBurn1d", "1d", "2h", 3.0, "warning", "1h"),
     BurnRateAlert("AtticErrorBudgetBurn3d", "3d", "6h", 1.0, "warning", "3h"),
 )
+"""The burn-rate alerts: Google SRE Workbook ch. 5 "Alerting on SLOs", Table 5-8 (99.9 % over
+30 days): 1h/5m 14.4x page, 6h/30m 6x page, 3d/6h 1x ticket; the 1d/2h 3x ticket row is
+Sloth's default 30-day window set. Budget spent when one fires: 2 %, 5 %, 10 %, 10 %.
+"""
 
 
 def attic_rule_groups(props: AtticSloProps) -> list[dict[str, Any]]:
     """The Attic rule groups: SLI recordings, SLO alerts, workload alerts, Postgres alerts.
+
+    Give them to :class:`~constructs_lib.monitoring.prometheus_rule.PrometheusRule`.
+
+    Example:
+        ```python
+        from constructs_lib.monitoring.attic_slo import attic_rule_groups
+        from constructs_lib.monitoring.attic_slo_props import (
+            AtticRouteServices,
+            AtticSloProps,
+            GcDeployment,
+        )
+        from constructs_lib.monitoring.prometheus_rule import PrometheusRule, PrometheusRuleProps
+
+        groups = attic_rule_groups(
+            AtticSloProps(
+                namespace="attic",
+                ingress_controller="traefik",
+                host="cache.example.com",
+                services=AtticRouteServices(
+                    api_service="attic",
+                    binary_cache_service="attic-binary-cache",
+                    cache_info_service="attic-cache-info",
+                ),
+                api_deployment="attic-api",
+                gc=GcDeployment(name="attic-gc"),
+                pg_cluster="attic-db",
+            )
+        )
+        PrometheusRule(
+            stack,
+            "AtticSlo",
+            PrometheusRuleProps(name="attic-slo", namespace="attic", groups=groups),
+        )
+        ```
 
     Raises:
         PropsError: listing every invalid prop.

@@ -15,7 +15,10 @@ from typing import Literal
 from constructs_lib.monitoring.prometheus_rule import is_duration
 from constructs_lib.validation import check_dns_label
 
+__all__ = ["AtticRouteServices", "AtticSloProps", "GcCronJob", "GcDeployment", "IngressController"]
+
 IngressController = Literal["traefik", "nginx"]
+"""The ingress controllers whose metrics the Attic SLI rules read."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,6 +36,7 @@ class AtticRouteServices:
     cache_info_service: str
 
     def names(self) -> tuple[str, str, str]:
+        """The three Service names, API first."""
         return (self.api_service, self.binary_cache_service, self.cache_info_service)
 
 

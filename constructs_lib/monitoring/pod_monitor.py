@@ -29,6 +29,8 @@ from constructs_lib.kubernetes.custom_resource import CustomResource, CustomReso
 from constructs_lib.monitoring.prometheus_rule import API_VERSION, LABEL_NAME, is_duration
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["PodMonitor", "PodMonitorProps"]
+
 KIND = "PodMonitor"
 
 # Kubernetes IANA_SVC_NAME (a container port name): at most 15 characters, lowercase letters,
@@ -89,10 +91,30 @@ class PodMonitorProps:
 class PodMonitor(Construct):
     """Scrapes one named port of the selected pods, with chosen pod labels as target labels.
 
+    Creates one ``PodMonitor`` (child id ``Resource``); the Prometheus Operator's CRDs must be
+    installed.
+
     Attributes:
         manifest: the object as applied (``apiVersion``, ``kind``, ``metadata``, ``spec``).
         resource: the :class:`CustomResource` holding it.
         job: the ``job`` label of every scraped series (``<namespace>/<name>``), for rules.
+
+    Example:
+        ```python
+        from constructs_lib.monitoring.pod_monitor import PodMonitor, PodMonitorProps
+
+        monitor = PodMonitor(
+            stack,
+            "RunnerMonitor",
+            PodMonitorProps(
+                name="gitlab-runner",
+                namespace="gitlab-runners",
+                pod_labels={"app.kubernetes.io/part-of": "gitlab-runners"},
+                relabel_pod_labels={"attic-iac/runner-type": "runner_type"},
+            ),
+        )
+        monitor.job  # "gitlab-runners/gitlab-runner", the job label of every series
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: PodMonitorProps) -> None:

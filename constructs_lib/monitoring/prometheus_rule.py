@@ -21,6 +21,8 @@ from constructs import Construct
 from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["PrometheusRule", "PrometheusRuleProps", "rule_group_problems"]
+
 API_VERSION = "monitoring.coreos.com/v1"
 KIND = "PrometheusRule"
 
@@ -68,9 +70,42 @@ class PrometheusRuleProps:
 class PrometheusRule(Construct):
     """Alerting and recording rules for the Prometheus Operator, validated as a whole.
 
+    Creates one ``PrometheusRule`` (child id ``Resource``). Every problem Prometheus would
+    reject the whole rule file for (both or neither of ``alert`` and ``record``, a bad name,
+    duration or label, a duplicate group) fails the synth instead, in one ``PropsError``.
+
     Attributes:
         manifest: the object as applied (``apiVersion``, ``kind``, ``metadata``, ``spec``).
         resource: the :class:`CustomResource` holding it.
+
+    Example:
+        ```python
+        from constructs_lib.monitoring.prometheus_rule import PrometheusRule, PrometheusRuleProps
+
+        PrometheusRule(
+            stack,
+            "Rules",
+            PrometheusRuleProps(
+                name="attic-extra",
+                namespace="monitoring",
+                groups=[
+                    {
+                        "name": "attic-extra",
+                        "rules": [
+                            {
+                                "alert": "AtticDown",
+                                "expr": 'up{job="attic"} == 0',
+                                "for": "5m",
+                                "labels": {"severity": "critical"},
+                                "annotations": {"summary": "atticd is down"},
+                            }
+                        ],
+                    }
+                ],
+                labels={"release": "kube-prometheus-stack"},
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: PrometheusRuleProps) -> None:

@@ -30,6 +30,10 @@ since the leaked-pod alert cannot see anything without them.
 
 :func:`runner_rule_groups` returns the groups as plain data; :class:`RunnerAlerts` wraps them
 in a :class:`~constructs_lib.monitoring.prometheus_rule.PrometheusRule`.
+
+Long because each rule's PromQL sits beside the metric sources it relies on and the props document
+every threshold (public API); the rules form one PrometheusRule, so splitting them would only
+scatter one document.
 """
 
 from __future__ import annotations
@@ -58,14 +62,29 @@ from constructs_lib.runners.labels import (
 )
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = [
+    "CONCURRENT_SATURATION",
+    "KSM_POD_LABELS",
+    "LIMIT_SATURATION",
+    "METRICS",
+    "RUNNER_TARGET_LABELS",
+    "RUNNER_TYPE_TARGET",
+    "RunnerAlerts",
+    "RunnerAlertsProps",
+    "runner_rule_groups",
+]
+
 RUNNER_TYPE_TARGET = "runner_type"
-# PodMonitorProps.relabel_pod_labels that give runner series the label these rules group by.
+"""The target label holding a manager's runner type."""
 RUNNER_TARGET_LABELS: Mapping[str, str] = {RUNNER_TYPE_LABEL: RUNNER_TYPE_TARGET}
-# Pod labels kube-state-metrics must export in kube_pod_labels for the job-pod rules.
+"""``PodMonitorProps.relabel_pod_labels`` that give runner series the label these rules group by."""
 KSM_POD_LABELS: tuple[str, ...] = tuple(sorted(JOB_POD_LABELS))
+"""Pod labels kube-state-metrics must export in ``kube_pod_labels`` for the job-pod rules."""
 
 CONCURRENT_SATURATION = "gitlab_runner:concurrent_saturation:ratio"
+"""Recording: jobs a manager holds / its ``concurrent``."""
 LIMIT_SATURATION = "gitlab_runner:limit_saturation:ratio"
+"""Recording: jobs a ``[[runners]]`` entry holds / its ``limit``."""
 
 _RUNNER_SRC = "gitlab-runner commands/builds_helper.go"
 _KSM = "kube-state-metrics docs/metrics/"
@@ -83,6 +102,7 @@ METRICS: Mapping[str, str] = {
     "kube_pod_labels": f"label_<sanitized key> per allowed label; {_KSM}workload/pod-metrics.md",
     "kube_pod_status_phase": f"label phase; {_KSM}workload/pod-metrics.md",
 }
+"""Every metric the runner rules read -> its type and where it is defined."""
 
 _FAILURE_REASON = re.compile(r"^[a-z][a-z_]*$")
 _SCRAPE_JOB = re.compile(r"^[A-Za-z0-9_.:/-]+$")
@@ -152,8 +172,28 @@ class RunnerAlertsProps:
 class RunnerAlerts(Construct):
     """The runner fleet's rules as one validated PrometheusRule.
 
+    Creates a :class:`~constructs_lib.monitoring.prometheus_rule.PrometheusRule` (child id
+    ``Rule``) with the groups of :func:`runner_rule_groups`.
+
     Attributes:
         rule: the :class:`PrometheusRule` holding them.
+
+    Example:
+        ```python
+        from constructs_lib.monitoring.runner_alerts import RunnerAlerts, RunnerAlertsProps
+
+        RunnerAlerts(
+            stack,
+            "RunnerAlerts",
+            RunnerAlertsProps(
+                name="gitlab-runners",
+                namespace="gitlab-runners",
+                scrape_job="gitlab-runners/gitlab-runner",
+                leaked_pod_age_seconds=4 * 3600,
+                runner_types=("docker", "nix"),
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: RunnerAlertsProps) -> None:

@@ -25,8 +25,12 @@ from constructs_lib.versions import (
     ImagePin,
 )
 
+__all__ = ["GRPC_PORT", "PLUGIN_NAME", "BarmanCloudPlugin", "BarmanCloudPluginProps"]
+
 GRPC_PORT = 9090
+"""The plugin's gRPC port, which the CNPG operator calls."""
 PLUGIN_NAME = "barman-cloud.cloudnative-pg.io"
+"""The plugin's name in a Cluster's ``plugins`` and ``externalClusters``."""
 _UID = 10001
 
 
@@ -66,7 +70,24 @@ class BarmanCloudPluginProps:
 
 
 class BarmanCloudPlugin(Construct):
-    """Helm release of the plugin plus a policy admitting the operator's gRPC calls."""
+    """Helm release of the plugin plus a policy admitting the operator's gRPC calls.
+
+    Creates the chart's release (child id ``Release``, CRDs included) and the NetworkPolicy
+    ``<release_name>-grpc`` (``GrpcIngress``) opening port 9090 to pods of its namespace.
+
+    Attributes:
+        helm: the release construct (its ``release`` is the ``helm_release``).
+
+    Example:
+        ```python
+        from constructs_lib.platform.barman_cloud_plugin import (
+            BarmanCloudPlugin,
+            BarmanCloudPluginProps,
+        )
+
+        BarmanCloudPlugin(stack, "BarmanCloud", BarmanCloudPluginProps(namespace="cnpg-system"))
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: BarmanCloudPluginProps) -> None:
         super().__init__(scope, construct_id)

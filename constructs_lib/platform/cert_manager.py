@@ -12,8 +12,12 @@ from constructs_lib.helm.operator_release import add_release, open_release_port
 from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.versions import CERT_MANAGER_CHART, CERT_MANAGER_IMAGES, ImagePin
 
+__all__ = ["METRICS_PORT", "WEBHOOK_PORT", "CertManager", "CertManagerProps"]
+
 WEBHOOK_PORT = 10250
+"""cert-manager's webhook port, which the API server calls."""
 METRICS_PORT = 9402
+"""cert-manager's metrics port."""
 
 
 def _default_resources() -> dict[str, ComputeResources]:
@@ -69,7 +73,22 @@ def _image(pin: ImagePin) -> dict[str, str]:
 
 
 class CertManager(Construct):
-    """Helm release of cert-manager (CRDs included and kept on uninstall) plus its policies."""
+    """Helm release of cert-manager (CRDs included and kept on uninstall) plus its policies.
+
+    Creates the chart's release (child id ``Release``), the NetworkPolicy
+    ``<release_name>-webhook`` (``WebhookIngress``) open to the API server, and with
+    ``pod_monitor`` the policy ``<release_name>-metrics`` (``MetricsIngress``).
+
+    Attributes:
+        helm: the release construct (its ``release`` is the ``helm_release``).
+
+    Example:
+        ```python
+        from constructs_lib.platform.cert_manager import CertManager, CertManagerProps
+
+        CertManager(stack, "CertManager", CertManagerProps(namespace="cert-manager", protect=True))
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: CertManagerProps) -> None:
         super().__init__(scope, construct_id)

@@ -15,8 +15,12 @@ from constructs_lib.kubernetes.security import (
 )
 from constructs_lib.versions import CLOUDNATIVE_PG_CHART, CLOUDNATIVE_PG_IMAGE, ImagePin
 
+__all__ = ["METRICS_PORT", "WEBHOOK_PORT", "CloudNativePgOperator", "CloudNativePgOperatorProps"]
+
 WEBHOOK_PORT = 9443
+"""The operator's webhook port, which the API server calls."""
 METRICS_PORT = 8080
+"""The operator's metrics port."""
 _UID = 10001
 
 
@@ -53,7 +57,26 @@ class CloudNativePgOperatorProps:
 
 
 class CloudNativePgOperator(Construct):
-    """Helm release of the CNPG operator plus the NetworkPolicy its webhook and metrics need."""
+    """Helm release of the CNPG operator plus the NetworkPolicy its webhook and metrics need.
+
+    Creates the chart's release (child id ``Release``; CRDs included, cluster-wide), the
+    NetworkPolicy ``<release_name>-webhook`` (``WebhookIngress``) open to the API server, and
+    with ``pod_monitor`` the policy ``<release_name>-metrics`` (``MetricsIngress``).
+
+    Attributes:
+        namespace: the operator's namespace (the Barman Cloud plugin goes there too).
+        helm: the release construct (its ``release`` is the ``helm_release``).
+
+    Example:
+        ```python
+        from constructs_lib.platform.cnpg_operator import (
+            CloudNativePgOperator,
+            CloudNativePgOperatorProps,
+        )
+
+        CloudNativePgOperator(stack, "Cnpg", CloudNativePgOperatorProps(namespace="cnpg-system"))
+        ```
+    """
 
     def __init__(
         self, scope: Construct, construct_id: str, props: CloudNativePgOperatorProps

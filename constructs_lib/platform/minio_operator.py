@@ -17,7 +17,10 @@ from constructs_lib.kubernetes.security import (
 )
 from constructs_lib.versions import MINIO_OPERATOR_CHART, MINIO_OPERATOR_IMAGE, ImagePin
 
+__all__ = ["STS_PORT", "MinioOperator", "MinioOperatorProps"]
+
 STS_PORT = 4221
+"""The operator's STS endpoint port, which tenants call."""
 _UID = 1000
 
 
@@ -48,7 +51,21 @@ class MinioOperatorProps:
 
 
 class MinioOperator(Construct):
-    """Helm release of the MinIO operator plus a policy for its STS endpoint."""
+    """Helm release of the MinIO operator plus a policy for its STS endpoint.
+
+    Creates the chart's release (child id ``Release``) and the NetworkPolicy
+    ``<release_name>-sts`` (``StsIngress``) opening the STS port to pods of the cluster.
+
+    Attributes:
+        helm: the release construct (its ``release`` is the ``helm_release``).
+
+    Example:
+        ```python
+        from constructs_lib.platform.minio_operator import MinioOperator, MinioOperatorProps
+
+        MinioOperator(stack, "MinioOperator", MinioOperatorProps(namespace="minio-operator"))
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: MinioOperatorProps) -> None:
         super().__init__(scope, construct_id)

@@ -12,6 +12,8 @@ from constructs_lib.kubernetes.custom_resource import CustomResource, CustomReso
 from constructs_lib.storage.s3_endpoint import S3Credentials
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["BarmanObjectStore", "BarmanObjectStoreProps"]
+
 _RETENTION = re.compile(r"^[1-9][0-9]*[dwm]$")
 
 
@@ -42,7 +44,37 @@ class BarmanObjectStoreProps:
 
 
 class BarmanObjectStore(Construct):
-    """An S3 destination for WAL archives and base backups, compressed and retained."""
+    """An S3 destination for WAL archives and base backups, compressed and retained.
+
+    Creates one ``ObjectStore`` (``barmancloud.cnpg.io/v1``, child id ``ObjectStore``) that a
+    Cluster names in ``ClusterBackup.object_store``. Backups go to ``s3://<bucket>/<cluster>/``.
+
+    Attributes:
+        name: the ObjectStore's name.
+        store: the custom resource construct, for ``depends_on`` (its ``resource``).
+
+    Example:
+        ```python
+        from constructs_lib.postgres.barman_object_store import (
+            BarmanObjectStore,
+            BarmanObjectStoreProps,
+        )
+        from constructs_lib.storage.s3_endpoint import S3Credentials
+
+        BarmanObjectStore(
+            stack,
+            "Backups",
+            BarmanObjectStoreProps(
+                name="pg-backups",
+                namespace="attic",
+                bucket="acme-pg-backups",
+                endpoint_url=None,  # AWS S3
+                credentials=S3Credentials(secret_name="pg-backup-keys"),
+                retention="30d",
+            ),
+        )
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: BarmanObjectStoreProps) -> None:
         super().__init__(scope, construct_id)

@@ -15,9 +15,25 @@ from constructs_lib.platform.barman_cloud_plugin import PLUGIN_NAME
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import POSTGRESQL_IMAGE, ImagePin
 
+__all__ = [
+    "DEFAULT_PARAMETERS",
+    "METRICS_PORT",
+    "PG_HBA",
+    "POSTGRES_PORT",
+    "STATUS_PORT",
+    "ClusterBackup",
+    "ClusterRecovery",
+    "CnpgCluster",
+    "CnpgClusterProps",
+    "ManagedRole",
+]
+
 POSTGRES_PORT = 5432
+"""Postgres' port on every instance and on the ``<name>-rw`` Service."""
 STATUS_PORT = 8000  # instance manager; the operator polls it
+"""The instance manager's status port, which the operator polls."""
 METRICS_PORT = 9187
+"""The instances' metrics port (``metrics``)."""
 
 # No cluster-wide statement_timeout: it would also cut migrations and bulk deletes, whose
 # statements grow with the data. Clients that want one set it for their own sessions.
@@ -30,9 +46,17 @@ DEFAULT_PARAMETERS: Mapping[str, str] = {
     "max_connections": "200",
     "shared_buffers": "256MB",
 }
+"""``postgresql.conf`` settings every cluster gets; ``CnpgClusterProps.parameters`` wins.
+
+No cluster-wide ``statement_timeout``: it would also cut migrations and bulk deletes, whose
+statements grow with the data. Clients that want one set it for their own sessions.
+"""
 # Our lines come before CNPG's own trailing "host all all all ..." rule: TLS with SCRAM only,
 # and anything without TLS is rejected before it could reach that rule.
 PG_HBA = ("hostssl all all all scram-sha-256", "hostnossl all all all reject")
+"""``pg_hba`` lines before CNPG's own: TLS with SCRAM only; anything without TLS is rejected
+before it could reach CNPG's trailing ``host all all all`` rule.
+"""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,7 +79,7 @@ class ClusterRecovery:
     Attributes:
         object_store: the ``ObjectStore`` holding the source's backups.
         source_cluster: the source cluster's name (its folder in the bucket).
-        target_time: RFC 3339 time to stop WAL replay at; ``None`` replays everything.
+        target_time: RFC 3339 time to stop WAL replay at. Default ``None``: replay everything.
     """
 
     object_store: str
@@ -133,7 +157,43 @@ class CnpgClusterProps:
 
 
 class CnpgCluster(Construct):
-    """Postgres with TLS-only SCRAM logins, no superuser access, spread instances."""
+    """Postgres with TLS-only SCRAM logins, no superuser access, spread instances.
+
+    Creates a CNPG ``Cluster`` (child id ``Cluster``) that waits until Ready, and as the props
+    ask a ``ScheduledBackup`` ``<name>-daily`` (``ScheduledBackup``) through the Barman Cloud
+    plugin and a ``PodMonitor`` (``PodMonitor``). The operator and, for backups, the plugin
+    and an ``ObjectStore`` must exist first.
+
+    Attributes:
+        name: the cluster's name.
+        app_secret: ``<name>-app``, the Secret with the application user's credentials and URI.
+        ca_secret: ``<name>-ca``, the Secret with the server CA (``ca.crt``).
+        pod_labels: labels of the instance pods (for NetworkPolicies).
+        cluster: the Cluster custom resource construct (its ``resource`` for ``depends_on``).
+
+    Example:
+        ```python
+        from constructs_lib.postgres.cnpg_cluster import (
+            ClusterBackup,
+            CnpgCluster,
+            CnpgClusterProps,
+        )
+
+        database = CnpgCluster(
+            stack,
+            "Postgres",
+            CnpgClusterProps(
+                name="attic-db",
+                namespace="attic",
+                instances=3,
+                storage_size="50Gi",
+                backup=ClusterBackup(object_store="pg-backups", schedule="0 0 3 * * *"),
+                protect=True,
+            ),
+        )
+        database.app_secret  # "attic-db-app"
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: CnpgClusterProps) -> None:
         super().__init__(scope, construct_id)

@@ -11,6 +11,8 @@ from constructs import Construct
 from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["CnpgDatabase", "CnpgDatabaseProps"]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CnpgDatabaseProps:
@@ -36,9 +38,25 @@ class CnpgDatabase(Construct):
     """``CREATE DATABASE`` (or ``ALTER`` an existing one) by the operator; deleting the object
     keeps the database (``databaseReclaimPolicy: retain``).
 
+    Creates one ``Database`` custom resource named ``<cluster>-<database>`` (child id
+    ``Database``) that waits until the operator applied it.
+
     Attributes:
         name: the Database object's name.
         resource: the object, for ``depends_on`` (ready once the operator applied it).
+
+    Example:
+        ```python
+        from constructs_lib.postgres.cnpg_database import CnpgDatabase, CnpgDatabaseProps
+
+        CnpgDatabase(
+            stack,
+            "FilerDatabase",
+            CnpgDatabaseProps(
+                cluster="attic-db", namespace="attic", database="filer", owner="filer"
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: CnpgDatabaseProps) -> None:

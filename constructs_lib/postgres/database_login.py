@@ -11,6 +11,8 @@ from constructs import Construct
 from constructs_lib.postgres.cnpg_cluster import ManagedRole
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["DatabaseLogin", "DatabaseLoginProps"]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DatabaseLoginProps:
@@ -31,10 +33,25 @@ class DatabaseLogin(Construct):
     """A random password (only in Terraform state) in a basic-auth Secret labelled so that the
     operator applies a change at once (``cnpg.io/reload``).
 
+    Creates a ``random_password`` (child id ``Password``) and the Secret (``Secret``). Pass
+    :attr:`role` to ``CnpgClusterProps.roles`` so the operator creates the login.
+
     Attributes:
         role: the entry for :attr:`CnpgClusterProps.roles`.
         password: a reference to the password, for the client's own Secret.
         secret: the Secret, for ``depends_on``.
+
+    Example:
+        ```python
+        from constructs_lib.postgres.database_login import DatabaseLogin, DatabaseLoginProps
+
+        login = DatabaseLogin(
+            stack,
+            "FilerLogin",
+            DatabaseLoginProps(role="filer", namespace="attic", secret_name="attic-db-filer"),
+        )
+        login.role  # ManagedRole(name="filer", password_secret="attic-db-filer")
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: DatabaseLoginProps) -> None:

@@ -40,8 +40,20 @@ from constructs_lib.kubernetes.admission_policy import deny_admission_policy, po
 from constructs_lib.runners.labels import PART_OF
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = [
+    "ACCESS_LEVELS",
+    "OPERATE_RULES",
+    "READ_RULES",
+    "Access",
+    "AgentCiAccess",
+    "AgentCiAccessProps",
+    "AgentGrant",
+]
+
 Access = Literal["read", "operate"]
+"""What a grant allows: ``read`` (get, list, watch, logs) or ``operate``."""
 ACCESS_LEVELS: tuple[Access, ...] = ("read", "operate")
+"""Every access level."""
 _ID = re.compile(r"^[1-9][0-9]*$")
 _READ = ["get", "list", "watch"]
 READ_RULES: tuple[dict[str, list[str]], ...] = (
@@ -52,11 +64,13 @@ READ_RULES: tuple[dict[str, list[str]], ...] = (
     {"api_groups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _READ},
     {"api_groups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _READ},
 )
+"""Role rules of ``read``: see workloads, their pods, events and logs."""
 OPERATE_RULES = (
     *READ_RULES,
     {"api_groups": [""], "resources": ["pods"], "verbs": ["delete"]},
     {"api_groups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]},
 )
+"""Role rules of ``operate``: ``read`` plus deleting pods and restarting Deployments."""
 RULES: dict[Access, tuple[dict[str, list[str]], ...]] = {
     "read": READ_RULES,
     "operate": OPERATE_RULES,
@@ -112,9 +126,34 @@ class AgentCiAccessProps:
 class AgentCiAccess(Construct):
     """One Role per (namespace, access level) in use, bound to the Groups granted that level.
 
+    Creates ``Role-<namespace>-<access>`` and ``RoleBinding-<namespace>-<access>`` (both named
+    ``<name>-<access>``), and when a grant is ``operate`` and ``admission_policy`` is on, a
+    ValidatingAdmissionPolicy and its binding (``AdmissionPolicy``,
+    ``AdmissionPolicyBinding``) that allow Deployment patches only to restart.
+
     Attributes:
         subjects: ``(namespace, access)`` to the impersonated groups bound there, sorted.
         admission_policy_manifest: the restart-only ValidatingAdmissionPolicy, or ``None``.
+
+    Example:
+        ```python
+        from constructs_lib.runners.agent_access import (
+            AgentCiAccess,
+            AgentCiAccessProps,
+            AgentGrant,
+        )
+
+        AgentCiAccess(
+            stack,
+            "CiAccess",
+            AgentCiAccessProps(
+                grants=[
+                    AgentGrant(namespaces=["gitlab-runners"], group_id="42", access="read"),
+                    AgentGrant(namespaces=["attic"], project_id="1234", access="operate"),
+                ]
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: AgentCiAccessProps) -> None:

@@ -31,11 +31,26 @@ from constructs_lib.runners.runner_toml import POD_SPEC_FLAG
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from upstream_formats.attic_names import NAME_RULE, is_cache_name
 
+__all__ = [
+    "FLYWHEEL_DIR",
+    "FLYWHEEL_SCRIPT",
+    "SETUP_SCRIPT",
+    "TOKEN_DIR",
+    "TOKEN_KEY",
+    "FlywheelJobSettings",
+    "flywheel_job_settings",
+]
+
 FLYWHEEL_DIR = "/opt/attic-flywheel"
+"""Where job pods mount the scripts' ConfigMap."""
 TOKEN_DIR = "/run/attic-token"
+"""Where job pods mount the Attic token Secret."""
 TOKEN_KEY = "token"
+"""The token Secret's data key."""
 SETUP_SCRIPT = "setup.sh"
+"""The script ``pre_build_script`` sources."""
 FLYWHEEL_SCRIPT = "flywheel.sh"
+"""The script jobs run around their build (``start``, ``stop``)."""
 # cache.nixos.org's priority; Nix asks substituters in ascending priority order.
 NIXOS_CACHE_PRIORITY = 40
 
@@ -81,7 +96,42 @@ def flywheel_job_settings(
             ``push_cache`` is set), or None for public caches only.
         config_map: the ConfigMap holding the scripts (:class:`AtticFlywheelScripts`).
         priority: substituter priority of the caches, below cache.nixos.org's 40 so Attic is
-            asked first.
+            asked first. Default 30.
+
+    Example:
+        ```python
+        from constructs_lib.kubernetes.resources import ComputeResources
+        from constructs_lib.runners.attic_flywheel import flywheel_job_settings
+        from constructs_lib.runners.runner_toml import RunnerTomlProps, render_runner_config
+
+        flywheel = flywheel_job_settings(
+            endpoint="https://cache.example.com/",
+            caches=["main"],
+            push_cache="main",
+            token_secret="attic-ci-token",
+            config_map="attic-flywheel",
+        )
+        small = ComputeResources(
+            cpu_request="100m", memory_request="128Mi", cpu_limit="1", memory_limit="512Mi"
+        )
+        toml = render_runner_config(
+            RunnerTomlProps(
+                name="nix",
+                runner_type="nix",
+                job_namespace="ci-nix",
+                image="docker.io/nixos/nix:2.34.8",
+                limit=4,
+                build=small,
+                helper=small,
+                service=small,
+                environment=flywheel.environment,
+                pre_build_script=flywheel.pre_build_script,
+                volumes=flywheel.volumes,
+                pod_spec=flywheel.pod_spec,
+                feature_flags=flywheel.feature_flags,
+            )
+        )
+        ```
     """
     raise_if_problems(
         "flywheel_job_settings",

@@ -20,7 +20,10 @@ from constructs_lib.runners.attic_flywheel import FLYWHEEL_SCRIPT, SETUP_SCRIPT
 from constructs_lib.runners.labels import PART_OF
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["DEFAULT_NAME", "AtticFlywheelScripts", "AtticFlywheelScriptsProps", "flywheel_scripts"]
+
 DEFAULT_NAME = "attic-flywheel"
+"""The ConfigMap's default name."""
 
 
 def flywheel_scripts() -> dict[str, str]:
@@ -48,11 +51,27 @@ class AtticFlywheelScriptsProps:
 class AtticFlywheelScripts(Construct):
     """The flywheel scripts as a ConfigMap for nix job pods.
 
+    Creates one ConfigMap (child id ``Scripts``) holding ``setup.sh`` and ``flywheel.sh``; give
+    its name to :func:`~constructs_lib.runners.attic_flywheel.flywheel_job_settings`.
+
     Attributes:
         name: the ConfigMap's name, as a plain string for the runner's TOML
             (``flywheel_job_settings(config_map=...)``).
         config_map: the ConfigMap, for ``depends_on`` of whatever starts job pods.
         labels: the ConfigMap's labels.
+
+    Example:
+        ```python
+        from constructs_lib.runners.flywheel_scripts import (
+            AtticFlywheelScripts,
+            AtticFlywheelScriptsProps,
+        )
+
+        scripts = AtticFlywheelScripts(
+            stack, "Flywheel", AtticFlywheelScriptsProps(namespace="ci-nix")
+        )
+        scripts.name  # "attic-flywheel", for flywheel_job_settings(config_map=...)
+        ```
     """
 
     def __init__(

@@ -19,11 +19,23 @@ from constructs_lib.runners.labels import MANAGER_LABELS, RUNNER_TYPE_LABEL, RUN
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import GITLAB_RUNNER_CHART, GITLAB_RUNNER_IMAGE, ImagePin
 
+__all__ = [
+    "METRICS_PORT",
+    "METRICS_PORT_NAME",
+    "RUNNER_GID",
+    "RUNNER_UID",
+    "GitLabRunner",
+    "GitLabRunnerProps",
+]
+
 METRICS_PORT = 9252
+"""The manager's metrics port."""
 METRICS_PORT_NAME = "metrics"
-# The alpine runner image's user and group (the chart's defaults).
+"""The metrics port's name, which a PodMonitor names."""
 RUNNER_UID = 100
+"""The manager's user: the alpine runner image's (the chart's default)."""
 RUNNER_GID = 65533
+"""The manager's group: the alpine runner image's (the chart's default)."""
 
 # What the Kubernetes executor needs in the job namespace (runner docs, "Configure runner API
 # permissions"); the chart grants '*' on the core group when the list is empty.
@@ -101,7 +113,54 @@ class GitLabRunnerProps:
 
 
 class GitLabRunner(Construct):
-    """A hardened gitlab-runner manager with least-privilege RBAC and metrics on."""
+    """A hardened gitlab-runner manager with least-privilege RBAC and metrics on.
+
+    Creates the gitlab-runner chart's release (child id ``Release``) in ``namespace``: a
+    non-root, read-only manager Deployment with metrics on :data:`METRICS_PORT`, and the chart's
+    Role in ``job_namespace`` limited to what the Kubernetes executor needs (plus creating and
+    deleting namespaces with ``namespace_per_job``). The token Secret must exist; make it with
+    :class:`~constructs_lib.runners.runner_token.GitLabRunnerToken` or yourself.
+
+    Attributes:
+        pod_labels: labels of the manager pods (for NetworkPolicies and the PodMonitor).
+        release: the ``helm_release`` resource.
+
+    Example:
+        ```python
+        from constructs_lib.kubernetes.resources import ComputeResources
+        from constructs_lib.runners.gitlab_runner import GitLabRunner, GitLabRunnerProps
+        from constructs_lib.runners.runner_toml import RunnerTomlProps, render_runner_config
+
+        small = ComputeResources(
+            cpu_request="100m", memory_request="128Mi", cpu_limit="1", memory_limit="512Mi"
+        )
+        GitLabRunner(
+            stack,
+            "DockerRunner",
+            GitLabRunnerProps(
+                name="runner-docker",
+                namespace="gitlab-runners",
+                runner_type="docker",
+                job_namespace="ci-docker",
+                gitlab_url="https://gitlab.example.com",
+                token_secret="runner-docker-token",
+                runner_config=render_runner_config(
+                    RunnerTomlProps(
+                        name="docker",
+                        runner_type="docker",
+                        job_namespace="ci-docker",
+                        image="docker.io/library/alpine:3.23",
+                        limit=8,
+                        build=small,
+                        helper=small,
+                        service=small,
+                    )
+                ),
+                concurrent=8,
+            ),
+        )
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: GitLabRunnerProps) -> None:
         super().__init__(scope, construct_id)

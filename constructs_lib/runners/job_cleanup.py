@@ -42,17 +42,25 @@ from constructs_lib.runners.labels import PART_OF, job_pod_selector
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import OPS_PYTHON_IMAGE
 
+__all__ = [
+    "DEFAULT_NAME",
+    "RUNNER_NAMESPACE_PER_JOB_PREFIX",
+    "RunnerJobCleanup",
+    "RunnerJobCleanupProps",
+]
+
 SCRIPT = "runner_cleanup.py"
 SPEC = "cleanup.json"
 SCRIPT_DIR = "/opt/runner-cleanup"
 #: The distroless image's ``nonroot`` user.
 UID = 65532
-#: What gitlab-runner names per-job namespaces: ``ci-job-<job id>`` (the prefix is fixed in
-#: the runner's Kubernetes executor; it has no setting for it).
 RUNNER_NAMESPACE_PER_JOB_PREFIX = "ci-job-"
+"""What gitlab-runner names per-job namespaces: ``ci-job-<job id>`` (the prefix is fixed in
+the runner's Kubernetes executor; it has no setting for it)."""
 #: One run lists and deletes; it must never overlap the next (concurrencyPolicy Forbid).
 RUN_DEADLINE_SECONDS = 300
 DEFAULT_NAME = "runner-cleanup"
+"""The default base name of the CronJob and its objects."""
 _PREFIX = re.compile(r"^[a-z0-9][-a-z0-9]{0,61}$")
 # CronJob names get an 11-character suffix for their Jobs.
 _MAX_NAME = 52
@@ -110,10 +118,33 @@ class RunnerJobCleanupProps:
 class RunnerJobCleanup(Construct):
     """Scheduled deletion of leaked, finished and stuck runner job pods.
 
+    Creates a ServiceAccount (``ServiceAccount``), a ConfigMap with the script and its settings
+    (``Config``), a Role and RoleBinding per job namespace (``Role-<namespace>``,
+    ``RoleBinding-<namespace>``) that may list and delete pods, with
+    ``namespace_per_job_prefix`` a ClusterRole and binding (``ClusterRole``,
+    ``ClusterRoleBinding``) limited by a ValidatingAdmissionPolicy (``AdmissionPolicy``,
+    ``AdmissionPolicyBinding``) to deleting those namespaces, and the CronJob (``Schedule``).
+
     Attributes:
+        admission_policy_manifest: the namespace-deletion policy as data, when it is added.
         labels: labels of the cleanup pods (for the NetworkPolicy that lets them reach the
             API server).
         service_account_name: the service account the cleanup pods run as.
+
+    Example:
+        ```python
+        from constructs_lib.runners.job_cleanup import RunnerJobCleanup, RunnerJobCleanupProps
+
+        RunnerJobCleanup(
+            stack,
+            "Cleanup",
+            RunnerJobCleanupProps(
+                namespace="gitlab-runners",
+                job_namespaces=["ci-docker"],
+                max_age_seconds=4 * 3600,
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: RunnerJobCleanupProps) -> None:

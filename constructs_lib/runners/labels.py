@@ -6,17 +6,31 @@ them), so cleanup, NetworkPolicies and alerts select exactly the pods runners st
 
 from __future__ import annotations
 
+__all__ = [
+    "JOB_POD_LABELS",
+    "MANAGER_LABELS",
+    "PART_OF",
+    "RUNNER_TYPES",
+    "RUNNER_TYPE_LABEL",
+    "job_pod_selector",
+]
+
 RUNNER_TYPES = ("docker", "dind", "nix", "nix_protected", "rocky8", "rocky9")
+"""The runner types :class:`~constructs_lib.runners.gitlab_runner.GitLabRunner` knows."""
 PART_OF = "gitlab-runners"
+"""``app.kubernetes.io/part-of`` of everything the runner constructs create."""
 RUNNER_TYPE_LABEL = "attic-iac/runner-type"
+"""Label of manager pods naming their runner type."""
 MANAGER_LABELS = {
     "app.kubernetes.io/part-of": PART_OF,
     "app.kubernetes.io/component": "runner-manager",
 }
+"""Labels of every runner manager pod."""
 JOB_POD_LABELS = {
     "app.kubernetes.io/part-of": PART_OF,
     "app.kubernetes.io/component": "ci-job",
 }
+"""Labels of every job pod (set through the runner's ``pod_labels``)."""
 
 
 def job_pod_selector() -> str:

@@ -25,10 +25,13 @@ from constructs import Construct
 from constructs_lib.runners.labels import PART_OF
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["EXPENDABLE_CUTOFF", "RunnerPriorityClasses", "RunnerPriorityClassesProps"]
+
 # The API server reserves values above this for system-cluster-critical/system-node-critical.
 HIGHEST_USER_PRIORITY = 1_000_000_000
 LOWEST_PRIORITY = -(2**31)
 EXPENDABLE_CUTOFF = -10
+"""The lowest ``job_value`` allowed (see the module docstring)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,10 +55,25 @@ class RunnerPriorityClassesProps:
 class RunnerPriorityClasses(Construct):
     """Two PriorityClasses: managers preempt, jobs never do.
 
+    Creates ``<prefix>-manager`` (child id ``Manager``) and ``<prefix>-job`` (``Job``).
+
     Attributes:
         manager_name: class name for manager pods (``priorityClassName``).
         job_name: class name for job pods (the runner's ``priority_class_name``).
         resources: both classes, for ``depends_on`` of whatever names them by value.
+
+    Example:
+        ```python
+        from constructs_lib.runners.priority_classes import (
+            RunnerPriorityClasses,
+            RunnerPriorityClassesProps,
+        )
+
+        classes = RunnerPriorityClasses(
+            stack, "Priorities", RunnerPriorityClassesProps(prefix="gitlab-runners")
+        )
+        classes.job_name  # "gitlab-runners-job", for RunnerTomlProps.priority_class
+        ```
     """
 
     def __init__(

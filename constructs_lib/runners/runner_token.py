@@ -17,11 +17,15 @@ from constructs import Construct
 
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["TOKEN_KEY", "GitLabRunnerToken", "GitLabRunnerTokenProps", "RunnerScope"]
+
 RunnerScope = Literal["instance_type", "group_type", "project_type"]
+"""Who the runner serves: the instance, one group or one project."""
 _SCOPES = ("instance_type", "group_type", "project_type")
-# The keys the gitlab-runner chart reads from runners.secret; the registration token is a
-# deprecated mechanism and stays empty.
 TOKEN_KEY = "runner-token"
+"""The Secret key the gitlab-runner chart reads the token from (``runners.secret``)."""
+# The chart also reads this one; the registration token is a deprecated mechanism and stays
+# empty.
 REGISTRATION_TOKEN_KEY = "runner-registration-token"
 
 
@@ -62,8 +66,33 @@ class GitLabRunnerTokenProps:
 class GitLabRunnerToken(Construct):
     """``gitlab_user_runner`` plus the Secret holding its authentication token.
 
-    Needs a configured GitLab provider in the stack. Rotate a token with
-    ``tofu apply -replace=<address of the runner>``: a new runner and token replace the old.
+    Needs the ``gitlab`` extra and a configured GitLab provider in the stack. Creates the
+    runner (child id ``Runner``) and the Secret (``Secret``) holding its token under
+    :data:`TOKEN_KEY`. Rotate a token with ``tofu apply -replace=<address of the runner>``: a
+    new runner and token replace the old.
+
+    Attributes:
+        runner: the ``gitlab_user_runner`` resource.
+        secret: the Secret resource.
+        secret_name: the Secret's name as a reference, for ``GitLabRunnerProps.token_secret``.
+
+    Example:
+        ```python
+        from constructs_lib.runners.runner_token import GitLabRunnerToken, GitLabRunnerTokenProps
+
+        token = GitLabRunnerToken(
+            stack,
+            "DockerToken",
+            GitLabRunnerTokenProps(
+                namespace="gitlab-runners",
+                secret_name="runner-docker-token",
+                scope="group_type",
+                group_id=42,
+                description="docker runners on the platform cluster",
+                tags=["docker"],
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: GitLabRunnerTokenProps) -> None:
@@ -94,7 +123,14 @@ class GitLabRunnerToken(Construct):
                 else f"maximum_timeout: GitLab needs at least 600 s (got {props.maximum_timeout})",
             ],
         )
-        from cdktf_cdktf_provider_gitlab.user_runner import UserRunner
+        try:
+            from cdktf_cdktf_provider_gitlab.user_runner import UserRunner
+        except ModuleNotFoundError as missing:  # the optional provider is not installed
+            raise ModuleNotFoundError(
+                f"GitLabRunnerToken needs the GitLab provider ({missing.name}): "
+                "pip install 'attic-iac-constructs[gitlab]'",
+                name=missing.name,
+            ) from missing
 
         self.runner = UserRunner(
             self,

@@ -16,17 +16,31 @@ from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.runners.labels import JOB_POD_LABELS, RUNNER_TYPE_LABEL, RUNNER_TYPES
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
-# Job pods are deleted when their job times out (activeDeadlineSeconds), even if the manager
-# that started them is gone; events of a pod that will not start land in the job log.
+__all__ = [
+    "FEATURE_FLAGS",
+    "POD_SPEC_FLAG",
+    "Effect",
+    "JobToleration",
+    "RunnerTomlProps",
+    "S3Cache",
+    "render_runner_config",
+    "runner_config",
+]
+
 FEATURE_FLAGS = {
     "FF_USE_POD_ACTIVE_DEADLINE_SECONDS": True,
     "FF_PRINT_POD_EVENTS": True,
 }
+"""Feature flags every runner gets: job pods are deleted when their job times out
+(``activeDeadlineSeconds``), even if the manager that started them is gone; events of a pod
+that will not start land in the job log.
+"""
 _CEILINGS = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
 _PATCH_TYPES = ("strategic", "merge", "json")
-# pod_spec patches apply only with this flag (executors/kubernetes/kubernetes.go setupBuildPod).
 POD_SPEC_FLAG = "FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"
+"""``pod_spec`` patches apply only with this flag (executors/kubernetes/kubernetes.go)."""
 Effect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute", ""]
+"""A taint effect a :class:`JobToleration` tolerates; ``""`` is every effect."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -2,6 +2,8 @@
 
 This is the only module that imports the (large, slow) AWS provider; stacks import it only when
 the config asks for bucket creation.
+
+It needs the ``aws`` extra: ``pip install 'attic-iac-constructs[aws]'``.
 """
 
 from __future__ import annotations
@@ -9,22 +11,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
-from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfiguration,
-    S3BucketLifecycleConfigurationRule,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import S3BucketOwnershipControls
-from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
-from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
-    S3BucketServerSideEncryptionConfigurationA,
-    S3BucketServerSideEncryptionConfigurationRuleA,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
 from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.validation import raise_if_problems
+
+__all__ = ["AwsS3Bucket", "AwsS3BucketProps"]
+
+try:
+    from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+    from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+        S3BucketLifecycleConfiguration,
+        S3BucketLifecycleConfigurationRule,
+    )
+    from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import S3BucketOwnershipControls
+    from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import (
+        S3BucketPublicAccessBlock,
+    )
+    from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
+        S3BucketServerSideEncryptionConfigurationA,
+        S3BucketServerSideEncryptionConfigurationRuleA,
+    )
+    from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
+except ModuleNotFoundError as missing:  # the optional provider is not installed
+    raise ModuleNotFoundError(
+        f"{__name__} needs the AWS provider ({missing.name}): "
+        "pip install 'attic-iac-constructs[aws]'",
+        name=missing.name,
+    ) from missing
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,7 +65,23 @@ class AwsS3BucketProps:
 
 class AwsS3Bucket(Construct):
     """Private, versioned, encrypted bucket that OpenTofu never empties (``force_destroy``
-    off)."""
+    off).
+
+    Creates the bucket (child id ``Default``, so the construct's own address) with ownership
+    controls (``Ownership``), a public access block (``PublicAccessBlock``), versioning
+    (``Versioning``), KMS encryption (``Encryption``) and a lifecycle rule (``Lifecycle``).
+    Needs the ``aws`` extra and an AWS provider in the stack.
+
+    Attributes:
+        bucket: the ``aws_s3_bucket`` resource.
+
+    Example:
+        ```python
+        from constructs_lib.storage.aws_s3_bucket import AwsS3Bucket, AwsS3BucketProps
+
+        AwsS3Bucket(stack, "CacheBucket", AwsS3BucketProps(name="acme-attic-cache", protect=True))
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: AwsS3BucketProps) -> None:
         super().__init__(scope, construct_id)

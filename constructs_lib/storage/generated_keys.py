@@ -14,14 +14,38 @@ from constructs_lib.storage.s3_credentials_secret import (
 )
 from constructs_lib.storage.s3_endpoint import S3Credentials, S3Endpoint, StorageIdentity
 
+__all__ = ["GeneratedKeys"]
+
 
 class GeneratedKeys(Construct):
     """A random key pair per identity, each copied into a Secret in its consumer's namespace.
+
+    For each identity, under a child named after it: ``random_password`` resources
+    ``AccessKeyId`` and ``SecretAccessKey`` and an :class:`S3CredentialsSecret` (``Secret``).
+    The in-cluster stores (:class:`~constructs_lib.storage.seaweedfs.SeaweedFs`,
+    :class:`~constructs_lib.storage.minio_tenant.MinioTenant`) make one for their identities.
 
     Attributes:
         access_key_ids: identity name -> access key id reference.
         secret_access_keys: identity name -> secret key reference.
         credentials: identity name -> the consumer's Secret.
+
+    Example:
+        ```python
+        from constructs_lib.storage.generated_keys import GeneratedKeys
+        from constructs_lib.storage.s3_endpoint import StorageIdentity
+
+        keys = GeneratedKeys(
+            stack,
+            "Keys",
+            [
+                StorageIdentity(
+                    name="attic", bucket="attic", secret_namespace="attic", secret_name="attic-s3"
+                )
+            ],
+        )
+        keys.credentials["attic"]  # S3Credentials of the Secret in namespace attic
+        ```
     """
 
     def __init__(

@@ -21,7 +21,10 @@ from constructs_lib.storage.s3_endpoint import StorageIdentity
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import MINIO_IMAGE, ImagePin
 
-S3_PORT = 9000  # container port; the operator's "minio" Service maps port 80 to it
+__all__ = ["S3_PORT", "MinioTenant", "MinioTenantProps", "tenant_pod_labels"]
+
+S3_PORT = 9000
+"""The MinIO pods' S3 port; the operator's ``minio`` Service maps port 80 to it."""
 _UID = 1000
 
 
@@ -68,7 +71,46 @@ class MinioTenantProps:
 
 class MinioTenant(Construct):
     """Tenant with generated root credentials, per-consumer users and buckets; plain HTTP
-    inside the cluster (clients outside reach it through the TLS ingress)."""
+    inside the cluster (clients outside reach it through the TLS ingress).
+
+    Creates ``random_password`` root credentials (``RootUser``, ``RootPassword``) in the
+    Secret ``<name>-env-configuration`` (``RootConfig``), a key pair per identity
+    (:class:`~constructs_lib.storage.generated_keys.GeneratedKeys`, ``Keys``) with a user
+    Secret each (``User-<identity>``), and the ``Tenant`` (``Tenant``). The MinIO operator must
+    be installed. MinIO's open-source project was archived in 2026: prefer
+    :class:`~constructs_lib.storage.seaweedfs.SeaweedFs` or external S3.
+
+    Attributes:
+        pod_labels: labels of the tenant's pods (for NetworkPolicies).
+        service_name: the S3 Service (``minio``, port 80).
+        endpoints: identity name -> :class:`~constructs_lib.storage.s3_endpoint.S3Endpoint`,
+            what each consumer passes on to its workload.
+        tenant: the Tenant custom resource construct.
+
+    Example:
+        ```python
+        from constructs_lib.storage.minio_tenant import MinioTenant, MinioTenantProps
+        from constructs_lib.storage.s3_endpoint import StorageIdentity
+
+        store = MinioTenant(
+            stack,
+            "Storage",
+            MinioTenantProps(
+                name="attic-store",
+                namespace="attic-storage",
+                identities=[
+                    StorageIdentity(
+                        name="attic",
+                        bucket="attic",
+                        secret_namespace="attic",
+                        secret_name="attic-s3",
+                    )
+                ],
+            ),
+        )
+        store.endpoints["attic"].url  # "http://minio.attic-storage.svc"
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: MinioTenantProps) -> None:
         super().__init__(scope, construct_id)

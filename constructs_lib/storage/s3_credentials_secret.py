@@ -11,6 +11,8 @@ from constructs import Construct
 from constructs_lib.storage.s3_endpoint import S3Credentials
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["S3CredentialsSecret", "S3CredentialsSecretProps"]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class S3CredentialsSecretProps:
@@ -30,7 +32,40 @@ class S3CredentialsSecretProps:
 
 
 class S3CredentialsSecret(Construct):
-    """Opaque Secret with ``access_key_id`` and ``secret_access_key``."""
+    """Opaque Secret with ``access_key_id`` and ``secret_access_key``.
+
+    Creates one Secret (child id ``Default``, so the construct's own address). Pass references
+    (a sensitive ``TerraformVariable``, a ``random_password``), never literals: a literal would
+    be written to ``cdktf.out``.
+
+    Attributes:
+        credentials: where consumers find the keys; the Secret name is a reference, so whatever
+            mounts it waits for the Secret.
+
+    Example:
+        ```python
+        from cdktf import TerraformVariable
+
+        from constructs_lib.storage.s3_credentials_secret import (
+            S3CredentialsSecret,
+            S3CredentialsSecretProps,
+        )
+
+        key_id = TerraformVariable(stack, "s3_access_key_id", type="string", sensitive=True)
+        secret = TerraformVariable(stack, "s3_secret_access_key", type="string", sensitive=True)
+        keys = S3CredentialsSecret(
+            stack,
+            "S3Keys",
+            S3CredentialsSecretProps(
+                name="attic-s3",
+                namespace="attic",
+                access_key_id=key_id.string_value,
+                secret_access_key=secret.string_value,
+            ),
+        )
+        keys.credentials  # S3Credentials for AtticServerProps.storage_credentials
+        ```
+    """
 
     def __init__(
         self, scope: Construct, construct_id: str, props: S3CredentialsSecretProps

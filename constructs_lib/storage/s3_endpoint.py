@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from constructs_lib.kubernetes.traffic_policy import Rule
 
+__all__ = ["S3Credentials", "S3Endpoint", "StorageIdentity"]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class S3Credentials:

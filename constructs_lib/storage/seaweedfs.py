@@ -29,8 +29,19 @@ from constructs_lib.storage.s3_endpoint import StorageIdentity
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import SEAWEEDFS_CHART, SEAWEEDFS_IMAGE, ImagePin
 
+__all__ = [
+    "DEFAULT_RELEASE",
+    "S3_PORT",
+    "FilerPostgres",
+    "SeaweedFs",
+    "SeaweedFsProps",
+    "filer_pod_labels",
+]
+
 S3_PORT = 8333
+"""The filer's S3 gateway port (``<release>-s3`` Service)."""
 DEFAULT_RELEASE = "seaweedfs"
+"""The default Helm release name."""
 _VERIFYING_OR_REQUIRED = ("require", "verify-ca", "verify-full")
 _UID = 1000
 _CONFIG_KEY = "seaweedfs_s3_config"  # the key the chart mounts as the gateway's identities
@@ -104,7 +115,44 @@ class SeaweedFsProps:
 
 
 class SeaweedFs(Construct):
-    """Master, volume server and filer (with its S3 gateway) as one pinned Helm release."""
+    """Master, volume server and filer (with its S3 gateway) as one pinned Helm release.
+
+    Creates a key pair per identity (:class:`~constructs_lib.storage.generated_keys.GeneratedKeys`,
+    ``Keys``), the gateway's identities Secret ``<release>-s3-config`` (``S3Config``), with
+    ``filer_postgres`` the Secret holding its password (``FilerPostgres``), and the chart's
+    release (``Release``).
+
+    Attributes:
+        pod_labels: labels of the filer pods, which serve S3 (for NetworkPolicies).
+        service_name: the S3 Service, ``<release>-s3`` on port :data:`S3_PORT`.
+        endpoints: identity name -> :class:`~constructs_lib.storage.s3_endpoint.S3Endpoint`,
+            what each consumer passes on to its workload.
+        helm: the release construct (its ``release`` is the ``helm_release``).
+
+    Example:
+        ```python
+        from constructs_lib.storage.s3_endpoint import StorageIdentity
+        from constructs_lib.storage.seaweedfs import SeaweedFs, SeaweedFsProps
+
+        store = SeaweedFs(
+            stack,
+            "SeaweedFs",
+            SeaweedFsProps(
+                namespace="attic-storage",
+                identities=[
+                    StorageIdentity(
+                        name="attic",
+                        bucket="attic",
+                        secret_namespace="attic",
+                        secret_name="attic-s3",
+                    )
+                ],
+                client_namespaces=["attic"],
+            ),
+        )
+        store.endpoints["attic"].url  # "http://seaweedfs-s3.attic-storage.svc:8333"
+        ```
+    """
 
     def __init__(self, scope: Construct, construct_id: str, props: SeaweedFsProps) -> None:
         super().__init__(scope, construct_id)

@@ -127,7 +127,7 @@ def test_pipeline_validates_against_gitlab_ci_schema(refdata: Path) -> None:
 
 def test_stages_and_security_templates() -> None:
     document = raw()
-    assert document["stages"] == ["validate", "plan", "apply", "verify"]
+    assert document["stages"] == ["validate", "plan", "apply", "verify", "release"]
     templates = {item["template"] for item in document["include"] if "template" in item}
     assert templates == {"Jobs/SAST.gitlab-ci.yml", "Jobs/Secret-Detection.gitlab-ci.yml"}
     locals_ = [item["local"] for item in document["include"] if "local" in item]
