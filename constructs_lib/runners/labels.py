@@ -13,6 +13,9 @@ MANAGER_LABELS = {
     "app.kubernetes.io/part-of": PART_OF,
     "app.kubernetes.io/component": "runner-manager",
 }
+# On each manager Deployment: JSON of what the stack declared for it (chart, image, concurrent,
+# job namespace), which the dashboard compares with the Deployment it sees and with the config.
+DESIRED_ANNOTATION = "attic-iac.io/desired"
 JOB_POD_LABELS = {
     "app.kubernetes.io/part-of": PART_OF,
     "app.kubernetes.io/component": "ci-job",
