@@ -70,5 +70,11 @@ components: $(VENV)/.installed
 bench: $(VENV)/.installed $(NODE)
 	$(PY) -m tests.bench
 
+# Re-fetch the dashboard's vendored htmx/htmx-ext-sse/uPlot with the machine's npm and check
+# them against dashboard/static/vendor/MANIFEST.json (tests/tools/vendor_js.py; --update moves a pin).
+.PHONY: vendor-js
+vendor-js: $(VENV)/.installed
+	$(PY) -m tests.tools.vendor_js
+
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .tools cdktf.out .mypy_cache .pytest_cache .ruff_cache
