@@ -27,40 +27,42 @@ Outcome = Literal[
 ]
 
 log = logging.getLogger("dashboard.audit")
-WRITES = Counter(
-    "attic_iac_dashboard_writes",
-    "State-changing requests by action and result (created/paused/resumed = done).",
-    ["action", "result"],
-)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def audit(
-    *,
-    user: str,
-    user_id: int,
-    action: Action,
-    environment: str,
-    result: Outcome,
-    url: str | None = None,
-    detail: str | None = None,
-    clock: Callable[[], datetime] = _now,
-) -> dict[str, object]:
-    """Log one audit line and count it; returns the record (for tests and the caller)."""
-    record: dict[str, object] = {
-        "time": clock().isoformat(),
-        "audit": True,
-        "user": user,
-        "user_id": user_id,
-        "action": action,
-        "environment": environment,
-        "result": result,
-        "url": url,
-        "detail": detail[:300] if detail else None,
-    }
-    WRITES.labels(action=action, result=result).inc()
-    log.info(json.dumps(record, sort_keys=True))
-    return record
+class AuditLog:
+    """Writes audit lines and counts them in ``attic_iac_dashboard_writes_total``."""
+
+    def __init__(self, counter: Counter, *, clock: Callable[[], datetime] = _now) -> None:
+        self._counter = counter
+        self._clock = clock
+
+    def record(
+        self,
+        *,
+        user: str,
+        user_id: int,
+        action: Action,
+        environment: str,
+        result: Outcome,
+        url: str | None = None,
+        detail: str | None = None,
+    ) -> dict[str, object]:
+        """Log one audit line and count it; returns the record."""
+        record: dict[str, object] = {
+            "time": self._clock().isoformat(),
+            "audit": True,
+            "user": user,
+            "user_id": user_id,
+            "action": action,
+            "environment": environment,
+            "result": result,
+            "url": url,
+            "detail": detail[:300] if detail else None,
+        }
+        self._counter.labels(action=action, result=result).inc()
+        log.info(json.dumps(record, sort_keys=True))
+        return record

@@ -39,13 +39,6 @@ CHART_LABEL = "chart"
 Kind = Literal["runner_manager", "gitlab_runner", "attic_api", "config"]
 KINDS: tuple[Kind, ...] = ("runner_manager", "gitlab_runner", "attic_api", "config")
 
-DRIFT_ITEMS = Gauge(
-    "attic_iac_dashboard_drift_items",
-    "Fields whose live value differs from organization.yaml on the default branch "
-    "(kind config: the desired config does not validate).",
-    ["environment", "kind"],
-)
-
 
 @dataclass(frozen=True, kw_only=True)
 class DriftItem:
@@ -326,11 +319,15 @@ def _now() -> datetime:
 
 class DriftMonitor:
     """Drift of one environment over time: the desired config as last fetched, since when each
-    item has drifted, and the gauge. :meth:`report` is cheap to call per request: it recomputes
-    only when the fleet state or the desired config changed."""
+    item has drifted, and the ``attic_iac_dashboard_drift_items{environment,kind}`` gauge (kind
+    ``config``: 1 when the desired config does not validate). :meth:`report` is cheap to call
+    per request: it recomputes only when the fleet state or the desired config changed."""
 
-    def __init__(self, *, environment: str, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self, *, environment: str, gauge: Gauge, clock: Callable[[], datetime] = _now
+    ) -> None:
         self.environment = environment
+        self._gauge = gauge
         self._clock = clock
         self._desired: Desired | None = None
         self._desired_error: str | None = None
@@ -366,7 +363,7 @@ class DriftMonitor:
             counts[item.kind] += 1
         counts["config"] = 1 if report.problems else 0
         for kind, count in counts.items():
-            DRIFT_ITEMS.labels(environment=self.environment, kind=kind).set(count)
+            self._gauge.labels(environment=self.environment, kind=kind).set(count)
         return report
 
     def _compute(self, state: EnvironmentState) -> DriftReport:

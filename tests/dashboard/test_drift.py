@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import REGISTRY
 
 from config_model.loader import EXAMPLE_CONFIG
 from constructs_lib.attic.attic_server import AtticServerProps
@@ -22,6 +21,7 @@ from dashboard import drift
 from dashboard.drift import DriftMonitor, load_desired, run_desired
 from dashboard.gitlab_client import GitLabError, RepositoryFile
 from dashboard.model import Deployment, EnvironmentState, Hpa, Runner, SourceHealth
+from dashboard.observability import Metrics
 from tests.support.synth_output import SynthOutput, helm_releases, namespace_name, resources
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -130,8 +130,15 @@ def live_state(synth: SynthOutput, env: str) -> EnvironmentState:
     )
 
 
+METRICS = Metrics()
+
+
+def monitor_for(env: str, clock=lambda: T0) -> DriftMonitor:
+    return DriftMonitor(environment=env, gauge=METRICS.drift_items, clock=clock)
+
+
 def report_for(state: EnvironmentState, text: str = TEXT, env: str = "dev"):
-    monitor = DriftMonitor(environment=env, clock=lambda: T0)
+    monitor = monitor_for(env)
     monitor.set_desired(load_desired(text, path=NAME, environment=env, revision="abc123"))
     return monitor.report(state)
 
@@ -288,7 +295,7 @@ def test_an_invalid_desired_config_is_a_problem_not_a_crash(example_synth):
         "runners.types.rocky8.concurrent: input should be a valid integer, unable to parse "
         "string as an integer (got 'many') [config/organization.yaml:214]",
     )
-    value = REGISTRY.get_sample_value(
+    value = METRICS.registry.get_sample_value(
         "attic_iac_dashboard_drift_items", {"environment": "dev", "kind": "config"}
     )
     assert value == 1
@@ -350,7 +357,7 @@ def test_a_deployment_without_the_stamp_is_noted_not_drift(example_synth):
 
 def test_since_is_when_the_item_first_appeared_and_the_metric_counts_by_kind(example_synth):
     now = [T0]
-    monitor = DriftMonitor(environment="staging", clock=lambda: now[0])
+    monitor = monitor_for("staging", clock=lambda: now[0])
     monitor.set_desired(load_desired(TEXT, path=NAME, environment="staging", revision="r1"))
     good = live_state(example_synth, "staging")
     bad = dataclasses.replace(
@@ -363,7 +370,7 @@ def test_since_is_when_the_item_first_appeared_and_the_metric_counts_by_kind(exa
     now[0] = T0 + timedelta(minutes=5)
     assert monitor.report(dataclasses.replace(bad, version=3)).items[0].since == T0
     assert (
-        REGISTRY.get_sample_value(
+        METRICS.registry.get_sample_value(
             "attic_iac_dashboard_drift_items", {"environment": "staging", "kind": "runner_manager"}
         )
         == 1
@@ -423,7 +430,7 @@ class FileSource:
 
 
 def test_the_desired_config_is_read_from_the_default_branch_and_reread_on_change():
-    monitor = DriftMonitor(environment="dev", clock=lambda: T0)
+    monitor = monitor_for("dev")
     source = FileSource(
         [
             (TEXT, "b1"),
