@@ -46,7 +46,7 @@ DEMO_PROJECT = "demo/config"
 
 _GITLAB_PATH = re.compile(r"^[0-9]+$|^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
-_SECRET_NAME = re.compile(r"^DASHBOARD_.*(SECRET|TOKEN|SESSION_KEY|PASSWORD)")
+_SECRET_NAME = re.compile(r"^DASHBOARD_(?!SECRETS_DIR$).*(SECRET|TOKEN|SESSION_KEY|PASSWORD)")
 
 
 class SettingsError(Exception):

@@ -27,10 +27,13 @@ from dashboard.auth import Auth
 from dashboard.gitlab_client import USER_AGENT, GitLabClient
 from dashboard.model import SourceName
 from dashboard.observability import AccessLog, MeteredFleetStore, Metrics
+from dashboard.pages import page_routes, static_files
 from dashboard.security import Gate, SecurityHeaders
 from dashboard.session import Clock, SessionStore
 from dashboard.settings import Settings
+from dashboard.sse import EventHub, SseMetrics
 from dashboard.store import FleetStore
+from dashboard.views import render_live
 
 Collector = Callable[[], Coroutine[Any, Any, None]]
 
@@ -91,8 +94,8 @@ def _ready(request: Request) -> Response:
 def begin_shutdown(app: Starlette) -> None:
     """First step of a graceful stop, called from the signal handler: end the SSE streams so
     the server's wait for open connections finishes."""
-    for hook in app.state.shutdown_hooks:
-        hook()
+    for hub in app.state.hubs:
+        hub.shutdown()
 
 
 def create_app(
@@ -101,15 +104,12 @@ def create_app(
     stores: Mapping[str, FleetStore] | None = None,
     clients: Clients | None = None,
     collectors: Sequence[Collector] = (),
-    pages: Sequence[BaseRoute] = (),
-    static: BaseRoute | None = None,
-    shutdown_hooks: Sequence[Callable[[], None]] = (),
+    pages: Sequence[BaseRoute] | None = None,
     metrics: Metrics | None = None,
     clock: Clock = time.time,
 ) -> Starlette:
-    """The dashboard app for ``settings``. ``pages`` are the routes that need a session,
-    ``static`` the public static files; ``collectors`` run as tasks while the app lives;
-    ``shutdown_hooks`` run first on SIGTERM (the SSE hubs' shutdown)."""
+    """The dashboard app for ``settings``: ``collectors`` run as tasks while the app lives;
+    ``pages`` (default: the read side's pages, API and SSE over ``stores``) need a session."""
     metrics = metrics or Metrics()
     if stores is None:
         stores = {
@@ -132,16 +132,29 @@ def create_app(
     auth = Auth(
         settings=settings, sessions=sessions, http=clients.oauth, gitlab=clients.gitlab, clock=clock
     )
+    sse_metrics = SseMetrics(clients=metrics.sse_clients, dropped=metrics.sse_dropped)
+    hubs = [
+        EventHub(
+            store=store,
+            render=render_live,
+            max_clients=settings.sse_max_clients,
+            queue_size=settings.sse_queue,
+            metrics=sse_metrics,
+        )
+        for store in stores.values()
+    ]
     routes: list[BaseRoute] = [
         Route("/healthz", _health, methods=["GET"], name="healthz"),
         Route("/readyz", _ready, methods=["GET"], name="readyz"),
         *auth.routes(),
-        *pages,
-        *([static] if static is not None else []),
+        *(page_routes(hubs=hubs, demo=settings.demo) if pages is None else pages),
+        static_files(),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for hub in hubs:
+            hub.start()
         tasks = [asyncio.create_task(collector()) for collector in collectors]
         try:
             yield
@@ -173,7 +186,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.sessions = sessions
     app.state.auth = auth
-    app.state.shutdown_hooks = list(shutdown_hooks)
+    app.state.hubs = hubs
     return app
 
 

@@ -1,5 +1,6 @@
 """``attic-iac``: synthesize, validate the config, print its schema, list stacks, run OpenTofu
-on them, check the deployed environments' health, mint and inspect Attic tokens."""
+on them, check the deployed environments' health, mint and inspect Attic tokens, serve the
+runner dashboard."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from iac_tools import tofu
 
         return tofu.main(argv[1:])
+    if argv[:1] == ["dashboard"]:
+        # Its own parser and settings (DASHBOARD_* variables); imported only here so the
+        # other commands never load the web stack.
+        return _dashboard(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args))
@@ -96,8 +101,26 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
         help="run OpenTofu on synthesized stacks with GitLab state (attic-iac tofu --help)",
     )
+    sub.add_parser(
+        "dashboard",
+        add_help=False,
+        help="serve the runner dashboard; --demo runs it on fakes (attic-iac dashboard --help)",
+    )
     _add_token_commands(sub)
     return parser
+
+
+def _dashboard(argv: list[str]) -> int:
+    try:
+        from dashboard import main as dashboard_main
+    except ImportError as exc:
+        print(
+            f"error: the dashboard needs its libraries ({exc.name} is missing): "
+            "pip install 'attic-iac[dashboard]'",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return dashboard_main.main(argv)
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig:

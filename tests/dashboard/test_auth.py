@@ -48,7 +48,6 @@ def gitlab(clock: Clock) -> GitLabMock:
 async def client(tmp_path: Path, clock: Clock, gitlab: GitLabMock):
     app, _ = build_app(tmp_path, clock, gitlab)
     async with serving(app) as client:
-        client.app = app
         yield client
 
 

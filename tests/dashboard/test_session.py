@@ -33,7 +33,6 @@ async def client(tmp_path: Path, clock: Clock):
     # roles are re-checked in test_auth; here they hold for the session's whole life
     app, _ = build_app(tmp_path, clock, DASHBOARD_ROLE_RECHECK="12h")
     async with serving(app) as client:
-        client.app = app
         yield client
 
 

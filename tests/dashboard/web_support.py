@@ -16,8 +16,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import BaseRoute, Route
 
 from config_model.loader import EXAMPLE_CONFIG
 from dashboard.session import Session, SessionStore, Tokens
@@ -86,6 +85,10 @@ async def _post(request: Request) -> Response:
     return PlainTextResponse("done")
 
 
+async def _boom(request: Request) -> Response:
+    raise RuntimeError("a handler failed")
+
+
 def stub_pages() -> list[BaseRoute]:
     """Routes shaped like the real ones, answering with the session they were given."""
     return [
@@ -93,13 +96,8 @@ def stub_pages() -> list[BaseRoute]:
         Route("/e/{env}/", _whoami, name="fleet"),
         Route("/api/e/{env}/state", _whoami, name="api_state"),
         Route("/e/{env}/runners/{runner_id:int}/pause", _post, methods=["POST"], name="pause"),
+        Route("/e/{env}/boom", _boom, name="boom"),
     ]
-
-
-def stub_static(directory: Path) -> Mount:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "app.css").write_text("body { color: black; }\n")
-    return Mount("/static", StaticFiles(directory=directory), name="static")
 
 
 class GitLabMock:
@@ -205,15 +203,20 @@ class GitLabMock:
 
 
 def build_app(
-    tmp_path: Path, clock: Clock, gitlab: GitLabMock | None = None, **env: str
+    tmp_path: Path,
+    clock: Clock,
+    gitlab: GitLabMock | None = None,
+    *,
+    real_pages: bool = False,
+    **env: str,
 ) -> tuple[Starlette, Settings]:
+    """The app on a GitLab mock, with stub pages or (``real_pages``) the read side's."""
     settings = make_settings(tmp_path, **env)
     transport = httpx.MockTransport(gitlab or GitLabMock(clock))
     app = create_app(
         settings,
         clients=Clients.for_gitlab(settings.gitlab_url, transport),
-        pages=stub_pages(),
-        static=stub_static(tmp_path / "static"),
+        pages=None if real_pages else stub_pages(),
         clock=clock,
     )
     return app, settings
@@ -238,11 +241,17 @@ def signed_in(
     return session, cookie_value(sessions.cookie(session))
 
 
+class AppClient(httpx.AsyncClient):
+    """A browser on one app; ``app`` lets a test look into the app's state."""
+
+    def __init__(self, app: Starlette) -> None:
+        super().__init__(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL)
+        self.app = app
+
+
 @contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(app: Starlette) -> AsyncIterator[AppClient]:
     """A client on the app in-process, the app's lifespan running around it, as a browser on
     the public URL (https, so Secure cookies are kept)."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
-            yield client
+    async with app.router.lifespan_context(app), AppClient(app) as client:
+        yield client
