@@ -9,15 +9,26 @@ version of the file fails cleanly instead of overwriting someone else's change.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from dashboard.config_edit import Edit, EditError, EditResult, Scope, apply_edits
+from config_model.loader import ConfigError, load_config_text
+from dashboard.config_edit import (
+    Edit,
+    EditError,
+    EditResult,
+    Scope,
+    Value,
+    apply_edits,
+    current_values,
+    parse_form,
+)
 from dashboard.gitlab_client import GitLabClient, GitLabError, RepositoryFile
 
 BRANCH_PREFIX = "dashboard/"
@@ -48,11 +59,67 @@ class Requester:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Preview:
-    """An edit of the file as the default branch has it at ``last_commit_id``."""
+class Draft:
+    """The change form's values applied to the file as one commit of the default branch has
+    it: the values before, the edits, and the verdict (parse errors, the loader's messages
+    beside their fields, the diff). ``problems`` without ``result``: the file itself does not
+    validate or cannot be edited exactly, so there is nothing to edit from a browser."""
 
-    edit: EditResult
     last_commit_id: str
+    current: dict[str, Value]
+    edits: tuple[Edit, ...] = ()
+    parse_errors: dict[str, str] = field(default_factory=dict)
+    result: EditResult | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def messages(self) -> dict[str, tuple[str, ...]]:
+        """Every message about a field, by field."""
+        found = dict(self.result.field_problems) if self.result else {}
+        for key, message in self.parse_errors.items():
+            found[key] = (message, *found.get(key, ()))
+        return found
+
+    @property
+    def general(self) -> tuple[str, ...]:
+        """Messages about no single field."""
+        return self.problems + (self.result.problems if self.result else ())
+
+    @property
+    def submittable(self) -> bool:
+        """Valid, changes something, nothing left to fix."""
+        result = self.result
+        return bool(result and result.valid and result.changed and not self.parse_errors)
+
+
+def draft_of(
+    file: RepositoryFile, *, environment: str, scope: Scope, values: Mapping[str, str]
+) -> Draft:
+    """:class:`Draft` of ``values`` on ``file`` (no GitLab call)."""
+    path = Path(file.path)
+    try:
+        loaded = load_config_text(file.content, path)
+    except ConfigError as error:
+        return Draft(last_commit_id=file.last_commit_id, current={}, problems=tuple(error.lines))
+    resolved = loaded.environments.get(environment)
+    if resolved is None:
+        problem = f"environment {environment!r} is not in {path} on the default branch"
+        return Draft(last_commit_id=file.last_commit_id, current={}, problems=(problem,))
+    current = current_values(resolved.config)
+    edits, errors = parse_form(values, current)
+    base = Draft(
+        last_commit_id=file.last_commit_id,
+        current=current,
+        edits=tuple(edits),
+        parse_errors=errors,
+    )
+    try:
+        result = apply_edits(
+            file.content, path=path, environment=environment, scope=scope, edits=edits
+        )
+    except EditError as error:
+        return dataclasses.replace(base, problems=(str(error),))
+    return dataclasses.replace(base, result=result)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +128,7 @@ class ChangeOutcome:
     message: str
     merge_request_url: str | None = None
     branch: str | None = None
-    edit: EditResult | None = None
+    draft: Draft | None = None
 
 
 async def read_config(client: GitLabClient, target: ConfigProject) -> RepositoryFile:
@@ -69,36 +136,29 @@ async def read_config(client: GitLabClient, target: ConfigProject) -> Repository
     return await client.file(target.project, target.file_path, ref=target.default_branch)
 
 
-async def preview(
+async def draft(
     client: GitLabClient,
     target: ConfigProject,
     *,
     environment: str,
     scope: Scope,
-    edits: Sequence[Edit],
-) -> Preview:
-    """The diff and the loader's verdict of ``edits`` on the current file; writes nothing."""
-    current = await read_config(client, target)
-    result = apply_edits(
-        current.content,
-        path=Path(target.file_path),
-        environment=environment,
-        scope=scope,
-        edits=edits,
-    )
-    return Preview(edit=result, last_commit_id=current.last_commit_id)
+    values: Mapping[str, str],
+) -> Draft:
+    """The preview: ``values`` on the current file; writes nothing."""
+    file = await read_config(client, target)
+    return draft_of(file, environment=environment, scope=scope, values=values)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChangeRequest:
-    """What an operator submitted: edits for one environment, why, and the version of the file
-    they previewed."""
+    """What an operator submitted: form values for one environment, why, and the version of
+    the file they previewed."""
 
     target: ConfigProject
     requester: Requester
     environment: str
     scope: Scope
-    edits: tuple[Edit, ...]
+    values: Mapping[str, str]
     reason: str
     last_commit_id: str
 
@@ -112,14 +172,18 @@ class RefusedError(Exception):
 
 
 async def submit(client: GitLabClient, request: ChangeRequest, *, now: datetime) -> ChangeOutcome:
-    """Re-apply the edits to the file the operator previewed and open a merge request; an
-    invalid result or a newer file writes nothing."""
+    """Re-apply the form to the file the operator previewed and open a merge request; a
+    missing reason, a newer file or an invalid result writes nothing."""
     try:
-        result = await _checked(client, request)
+        checked, result = await _checked(client, request)
         branch = branch_name(request.requester, request.environment, now)
-        title = merge_request_title(request.environment, request.edits)
-        await _commit(client, request, branch, title, result)
-        merge_request = await _merge_request(client, request, branch, title, result)
+        title = merge_request_title(request.environment, checked.edits)
+        await _commit(
+            client, request, branch=branch, title=title, checked=checked, text=result.text
+        )
+        merge_request = await _merge_request(
+            client, request, branch=branch, title=title, checked=checked
+        )
     except RefusedError as refused:
         return refused.outcome
     return ChangeOutcome(
@@ -127,45 +191,46 @@ async def submit(client: GitLabClient, request: ChangeRequest, *, now: datetime)
         message=f"merge request !{merge_request.get('iid')} opened",
         merge_request_url=str(merge_request.get("web_url", "")),
         branch=branch,
-        edit=result,
+        draft=checked,
     )
 
 
-async def _checked(client: GitLabClient, request: ChangeRequest) -> EditResult:
-    """The edited file, if there is a reason, the file is still the one previewed, the edit
-    applies and the result validates and changes something."""
+async def _checked(client: GitLabClient, request: ChangeRequest) -> tuple[Draft, EditResult]:
+    """The draft and its edited file, if there is a reason, the file is still the one
+    previewed, and the edit validates and changes something."""
     why = request.reason.strip()
     if not why:
-        raise RefusedError(
-            ChangeOutcome(result="invalid", message="say why: the reason is required")
-        )
+        message = "say why: the reason is required"
+        raise RefusedError(ChangeOutcome(result="invalid", message=message))
     if len(why) > MAX_REASON:
         message = f"the reason is over {MAX_REASON} characters"
         raise RefusedError(ChangeOutcome(result="invalid", message=message))
-    current = await read_config(client, request.target)
-    if current.last_commit_id != request.last_commit_id:
-        raise RefusedError(_conflict(current.last_commit_id))
-    try:
-        result = apply_edits(
-            current.content,
-            path=Path(request.target.file_path),
-            environment=request.environment,
-            scope=request.scope,
-            edits=request.edits,
+    file = await read_config(client, request.target)
+    if file.last_commit_id != request.last_commit_id:
+        raise RefusedError(_conflict(file.last_commit_id))
+    checked = draft_of(
+        file, environment=request.environment, scope=request.scope, values=request.values
+    )
+    result = checked.result
+    if result is None or not checked.submittable:
+        unchanged = result is not None and result.valid and not result.changed
+        outcome = ChangeOutcome(
+            result="unchanged" if unchanged and not checked.parse_errors else "invalid",
+            message="nothing to change" if unchanged else "the edited file does not validate",
+            draft=checked,
         )
-    except EditError as error:
-        raise RefusedError(ChangeOutcome(result="invalid", message=str(error))) from None
-    if not result.valid:
-        message = "the edited file does not validate"
-        raise RefusedError(ChangeOutcome(result="invalid", message=message, edit=result))
-    if not result.changed:
-        outcome = ChangeOutcome(result="unchanged", message="nothing to change", edit=result)
         raise RefusedError(outcome)
-    return result
+    return checked, result
 
 
 async def _commit(
-    client: GitLabClient, request: ChangeRequest, branch: str, title: str, result: EditResult
+    client: GitLabClient,
+    request: ChangeRequest,
+    *,
+    branch: str,
+    title: str,
+    checked: Draft,
+    text: str,
 ) -> None:
     """One commit on a new branch started from the default branch, never on it."""
     target = request.target
@@ -178,7 +243,7 @@ async def _commit(
     action = {
         "action": "update",
         "file_path": target.file_path,
-        "content": result.text,
+        "content": text,
         "last_commit_id": request.last_commit_id,
     }
     try:
@@ -192,12 +257,12 @@ async def _commit(
     except GitLabError as error:
         if error.status == 400 and _STALE in error.message:
             raise RefusedError(_conflict(None)) from None
-        outcome = ChangeOutcome(result="error", message=error.message, edit=result)
+        outcome = ChangeOutcome(result="error", message=error.message, draft=checked)
         raise RefusedError(outcome) from None
 
 
 async def _merge_request(
-    client: GitLabClient, request: ChangeRequest, branch: str, title: str, result: EditResult
+    client: GitLabClient, request: ChangeRequest, *, branch: str, title: str, checked: Draft
 ) -> dict[str, Any]:
     try:
         return await client.create_merge_request(
@@ -205,11 +270,11 @@ async def _merge_request(
             source_branch=branch,
             target_branch=request.target.default_branch,
             title=title,
-            description=merge_request_description(request, result),
+            description=merge_request_description(request, checked),
         )
     except GitLabError as error:
         message = f"branch {branch} was pushed but the merge request failed: {error.message}"
-        outcome = ChangeOutcome(result="error", message=message, branch=branch, edit=result)
+        outcome = ChangeOutcome(result="error", message=message, branch=branch, draft=checked)
         raise RefusedError(outcome) from None
 
 
@@ -218,7 +283,7 @@ def _conflict(newer: str | None) -> ChangeOutcome:
     return ChangeOutcome(
         result="conflict",
         message=f"organization.yaml changed on the default branch since your preview{where}; "
-        "nothing was written. Preview again to see the new file with your edit.",
+        "nothing was written. Preview again to see your edit on the new file.",
     )
 
 
@@ -232,11 +297,11 @@ def branch_name(requester: Requester, environment: str, now: datetime) -> str:
 def merge_request_title(environment: str, edits: Sequence[Edit]) -> str:
     if len(edits) == 1:
         (edit,) = edits
-        return f"{environment}: set {edit.key} to {_show(edit.value)} (runner dashboard)"
+        return f"{environment}: set {edit.key} to {show(edit.value)} (runner dashboard)"
     return f"{environment}: change {len(edits)} runner settings (runner dashboard)"
 
 
-def merge_request_description(request: ChangeRequest, result: EditResult) -> str:
+def merge_request_description(request: ChangeRequest, checked: Draft) -> str:
     """Who asked, what changed, why (in a code block, so it cannot mention or link anyone), and
     where to look in the dashboard."""
     env = request.environment
@@ -245,7 +310,13 @@ def merge_request_description(request: ChangeRequest, result: EditResult) -> str
         if request.scope == "environment"
         else "the base config (every environment that does not override it)"
     )
-    rows = "\n".join(f"| `{key}` | `{path}` |" for key, path in result.written.items())
+    result = checked.result
+    written = result.written if result else {}
+    rows = [
+        f"| `{edit.key}` | {show(checked.current.get(edit.key))} | {show(edit.value)} "
+        f"| `{written.get(edit.key, '')}` |"
+        for edit in checked.edits
+    ]
     back = f"{request.target.public_url.rstrip('/')}/e/{env}/drift"
     return "\n".join(
         [
@@ -257,11 +328,11 @@ def merge_request_description(request: ChangeRequest, result: EditResult) -> str
             "",
             _fence(request.reason.strip(), "text"),
             "",
-            "| setting | written at |",
-            "| --- | --- |",
-            rows,
+            "| setting | was | now | written at |",
+            "| --- | --- | --- | --- |",
+            *rows,
             "",
-            _fence(result.diff, "diff"),
+            _fence(result.diff if result else "", "diff"),
             "",
             "The dashboard never merges: review the plan of this merge request's pipeline, "
             "then merge it to apply.",
@@ -276,9 +347,10 @@ def _fence(text: str, language: str) -> str:
     return f"{fence}{language}\n{text.rstrip()}\n{fence}"
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A setting's value as the form and the merge request write it."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
-        return "[" + ", ".join(value) + "]"
-    return str(value)
+        return ", ".join(value)
+    return "—" if value is None else str(value)
