@@ -126,7 +126,10 @@ class GitLabClient:
         text = _answer_text(response)
         if self._token:
             text = text.replace(self._token, "[token]")
-        raise GitLabError(response.status_code, f"{where}: {response.status_code} {text}")
+        status = str(response.status_code)
+        # GitLab's messages often start with the status already ("404 Not found").
+        answer = text if text.startswith(status) else f"{status} {text}"
+        raise GitLabError(response.status_code, f"{where}: {answer}")
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._send(method, path, **kwargs)

@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -37,11 +38,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _config(app: Starlette, host: str, port: int) -> uvicorn.Config:
+def _config(
+    app: Starlette, host: str, port: int, *, lifespan: Literal["on", "off"] = "on"
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        lifespan=lifespan,
         log_config=None,  # our JSON logging, set up before
         access_log=False,  # ours logs the route template, never a path with a code in it
         server_header=False,
@@ -53,7 +57,7 @@ async def serve(app: Starlette, metrics_app: Starlette, settings: Settings) -> N
     """Run both listeners until SIGTERM/SIGINT."""
     servers = [
         _Server(_config(app, settings.host, settings.port)),
-        _Server(_config(metrics_app, settings.host, settings.metrics_port)),
+        _Server(_config(metrics_app, settings.host, settings.metrics_port, lifespan="off")),
     ]
 
     def stop() -> None:

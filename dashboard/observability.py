@@ -62,7 +62,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Record attributes that are not extras (uvicorn adds an ANSI-coloured copy of its message).
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

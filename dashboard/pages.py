@@ -143,7 +143,9 @@ class Pages:
                 message="GitLab does not list this runner for this environment (any more).",
             )
         title = f"Runner {runner.id}"
-        return self.page(request, "runner.html", view=view, title=title, page="", runner=runner)
+        return self.page(
+            request, "runner.html", view=view, title=title, page="fleet", runner=runner
+        )
 
     async def api_state(self, request: Request) -> Response:
         hub = self.hub(request)

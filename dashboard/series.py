@@ -7,18 +7,18 @@ reaches a query.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from dashboard.model import EnvironmentState, Series
 
-# Prefixes of the store's series keys (the Prometheus collector's names).
-HPA_REPLICAS = "hpa_replicas:"
-JOBS_RUNNING = "jobs_running:"
-JOBS_CAPACITY = "jobs_capacity:"
-CACHE_RATE = "request_rate"
-CACHE_P99 = "p99_seconds"
+# The Prometheus collector's series keys (dashboard/sources/prometheus.py).
+HPA_SERIES = re.compile(r"^hpa:(?P<what>[^:]+/[^:]+):(?P<which>current|max)$")
+JOB_SERIES = re.compile(r"^jobs:(?P<what>[^:]*):(?P<which>running|capacity)$")
+CACHE_RATE = "requests"
+CACHE_P99 = "p99"
 CACHE_ERRORS = "error_ratio"
 
 
@@ -33,14 +33,14 @@ class Chart:
     threshold: Callable[[EnvironmentState], float | None] = lambda state: None
 
 
-def _scaling(*prefixes: str) -> Callable[[EnvironmentState], list[tuple[str, Series]]]:
+def _scaling(pattern: re.Pattern[str]) -> Callable[[EnvironmentState], list[tuple[str, Series]]]:
     def select(state: EnvironmentState) -> list[tuple[str, Series]]:
-        return [
-            (f"{key.removeprefix(prefix)} {prefix.split('_')[-1].rstrip(':')}", series)
-            for prefix in prefixes
-            for key, series in sorted(state.scaling_series.items())
-            if key.startswith(prefix)
-        ]
+        picked = []
+        for key, series in sorted(state.scaling_series.items()):
+            match = pattern.match(key)
+            if match:
+                picked.append((f"{match['what'] or '(no type)'} {match['which']}", series))
+        return picked
 
     return select
 
@@ -55,13 +55,13 @@ def _cache(key: str, label: str) -> Callable[[EnvironmentState], list[tuple[str,
 
 CHARTS: dict[str, Chart] = {
     "replicas": Chart(
-        title="HPA replicas", unit="replicas", source="prometheus", select=_scaling(HPA_REPLICAS)
+        title="HPA replicas", unit="replicas", source="prometheus", select=_scaling(HPA_SERIES)
     ),
     "jobs": Chart(
         title="Jobs running and job capacity",
         unit="jobs",
         source="prometheus",
-        select=_scaling(JOBS_RUNNING, JOBS_CAPACITY),
+        select=_scaling(JOB_SERIES),
     ),
     "cache-requests": Chart(
         title="Attic requests", unit="req/s", source="prometheus", select=_cache(CACHE_RATE, "rate")
@@ -113,8 +113,12 @@ def chart_data(state: EnvironmentState, name: str) -> dict[str, Any]:
 
 
 def time_at_max(state: EnvironmentState, namespace: str, name: str, maximum: int) -> float | None:
-    """Share of the charted window an HPA spent at its maximum (None without a series)."""
-    series = state.scaling_series.get(f"{HPA_REPLICAS}{namespace}/{name}")
-    if series is None or not series.points:
+    """Share of the charted window an HPA ran at its maximum (the maximum of each moment
+    when its series exists, else today's); None without a replica series."""
+    current = state.scaling_series.get(f"hpa:{namespace}/{name}:current")
+    if current is None or not current.points:
         return None
-    return sum(value >= maximum for _, value in series.points) / len(series.points)
+    recorded = state.scaling_series.get(f"hpa:{namespace}/{name}:max")
+    maxima = dict(recorded.points) if recorded else {}
+    at_max = sum(value >= maxima.get(t, maximum) for t, value in current.points)
+    return at_max / len(current.points)

@@ -1,22 +1,34 @@
-"""Sign-in with GitLab end to end (OAuth code + PKCE + state against a GitLab mock that checks
-them like GitLab does), roles from access levels and their re-check, token refresh with
-rotation, logout, the post-login ``next`` and what never leaks."""
+"""Sign-in with GitLab end to end (OAuth code + PKCE + state, against a GitLab mock that
+checks them like GitLab does and against the fake GitLab's consent page), roles from access
+levels and their re-check, token refresh with rotation, logout, the post-login ``next`` and
+what never leaks.
+
+Long because the sign-in is one story told from many sides (open redirects, login CSRF,
+refresh races, outages); split, the fixtures would be repeated in each part."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
 import logging
+import re
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
 
 from dashboard.auth import LOGIN_COOKIE, safe_next
+from dashboard.fakes.gitlab import FakeGitLab
 from dashboard.observability import JsonFormatter
 from dashboard.session import COOKIE
+from dashboard.web import Clients, create_app
 from tests.dashboard.web_support import (
+    CLIENT_ID,
     CLIENT_SECRET,
+    GITLAB_URL,
+    GROUP,
     PROJECT,
     PUBLIC_URL,
     READ_TOKEN,
@@ -24,7 +36,9 @@ from tests.dashboard.web_support import (
     Clock,
     GitLabMock,
     build_app,
+    make_settings,
     serving,
+    stub_pages,
 )
 
 pytestmark = pytest.mark.anyio
@@ -467,3 +481,90 @@ def _tokens_in(request) -> list[str]:
     values = [form.get("refresh_token"), form.get("token")]
     bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
     return [v for v in (*values, bearer) if v]
+
+
+# --- against the fake GitLab (dashboard.fakes.gitlab): its consent page and Doorkeeper rules --
+
+
+@pytest.fixture
+def fake_gitlab(clock: Clock) -> FakeGitLab:
+    fake = FakeGitLab(url=GITLAB_URL, clock=clock)
+    fake.add_application(CLIENT_ID, CLIENT_SECRET, f"{PUBLIC_URL}/auth/callback")
+    group = fake.add_group(GROUP)
+    project = fake.add_project(PROJECT, files={"config/organization.yaml": "{}\n"})
+    alice = fake.add_user("alice")
+    fake.set_member_access(group, alice, 30)
+    fake.set_member_access(project, alice, 40)
+    fake.sign_in_as(alice)
+    return fake
+
+
+@pytest.fixture
+async def on_fake(tmp_path: Path, clock: Clock, fake_gitlab: FakeGitLab):
+    settings = make_settings(tmp_path)
+    gitlab_app = fake_gitlab.build_app()
+    app = create_app(
+        settings,
+        clients=Clients.for_gitlab(GITLAB_URL, httpx.ASGITransport(app=gitlab_app)),
+        pages=stub_pages(),
+        clock=clock,
+    )
+    transport = httpx.ASGITransport(app=gitlab_app)
+    async with (
+        serving(app) as client,
+        httpx.AsyncClient(transport=transport, base_url=GITLAB_URL) as browser_at_gitlab,
+    ):
+        yield client, browser_at_gitlab
+
+
+async def _consent(browser_at_gitlab: httpx.AsyncClient, authorize_url: str, answer: str) -> str:
+    """The user reads GitLab's consent page and clicks ``answer``; GitLab's redirect."""
+    page = await browser_at_gitlab.get(authorize_url)
+    assert page.status_code == 200, page.text
+    assert "Runner dashboard" in page.text
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text))
+    fields = {name: html.unescape(value) for name, value in fields.items()}
+    assert fields["scope"] == "read_user read_api"
+    answered = await browser_at_gitlab.post("/oauth/authorize", data={**fields, "commit": answer})
+    assert answered.status_code == 302
+    return answered.headers["location"]
+
+
+async def test_the_whole_sign_in_on_the_fake_gitlab(on_fake, fake_gitlab, clock: Clock):
+    client, browser_at_gitlab = on_fake
+    login = await start(client, "/e/dev/")
+    callback = await _consent(browser_at_gitlab, login.headers["location"], "Authorize")
+    assert callback.startswith(f"{PUBLIC_URL}/auth/callback?code=")
+    signed = await client.get(callback)
+    assert (signed.status_code, signed.headers["location"]) == (302, "/e/dev/")
+    assert (await client.get("/e/dev/")).json() == {"user": "alice", "role": "operator"}
+
+    # two hours on, the token has expired: the re-check refreshes it (GitLab rotates)
+    [session] = client.app.state.sessions._sessions.values()
+    for _ in range(5):
+        clock.advance(1800)
+        assert (await client.get("/api/e/dev/state")).status_code == 200
+    [renewed] = client.app.state.sessions._sessions.values()
+    assert renewed.tokens.refresh_token != session.tokens.refresh_token
+    assert fake_gitlab.tokens[session.tokens.access_token].revoked
+
+    # removed from the group: gone at the next check
+    group = fake_gitlab.group(GROUP)
+    assert group is not None
+    fake_gitlab.set_member_access(group.id, renewed.user_id, None)
+    clock.advance(301)
+    assert (await client.get("/e/dev/")).status_code == 403
+
+    answer = await client.post("/auth/logout", data={"csrf_token": renewed.csrf_token})
+    assert answer.status_code == 200
+    assert fake_gitlab.tokens[renewed.tokens.access_token].revoked
+
+
+async def test_denying_on_the_fake_gitlab(on_fake):
+    client, browser_at_gitlab = on_fake
+    login = await start(client)
+    callback = await _consent(browser_at_gitlab, login.headers["location"], "Deny")
+    assert "error=access_denied" in callback
+    answer = await client.get(callback)
+    assert answer.status_code == 403
+    assert len(client.app.state.sessions) == 0

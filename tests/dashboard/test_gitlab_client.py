@@ -58,7 +58,7 @@ async def test_errors_carry_the_status_and_gitlabs_message_but_never_the_token()
         with pytest.raises(GitLabError) as caught:
             await gitlab.runner(7)
     assert caught.value.status == 403
-    assert caught.value.message == "GET /runners/7: 403 403 Forbidden - token [token]"
+    assert caught.value.message == "GET /runners/7: 403 Forbidden - token [token]"
     assert TOKEN not in str(caught.value)
 
 

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from config_model.loader import LoadedConfig
+from dashboard.model import Series
 from dashboard.views import render_live
 from tests.support.dashboard_ui import (
     Clock,
@@ -231,7 +232,7 @@ async def test_scaling_page_shows_time_at_max_and_charts(store):
     assert "50 %" in row[1]  # 5 of the 10 points at max 3
     assert 'data-chart="/api/e/dev/series/replicas"' in html
     chart = (await get(app, "/api/e/dev/series/replicas")).json()
-    assert chart["labels"] == ["attic/attic-api replicas"]
+    assert chart["labels"] == ["attic/attic-api current"]
     assert len(chart["data"]) == 2
     assert len(chart["data"][0]) == 10
 
@@ -271,3 +272,33 @@ def test_only_the_changed_fragments_are_rendered_again(store):
     everything = [name for name, _ in render_live(store, frozenset({"sources"}))]
     assert everything == [name for name, _ in render_live(store, None)]
     assert len(everything) == 8
+
+
+async def test_job_chart_and_time_at_max_follow_the_collector_series(store):
+    xs = (100.0, 160.0, 220.0, 280.0)
+    state = store.state()
+    series = {
+        "jobs:docker:running": Series(name="r", points=((xs[0], 1.0), (xs[2], 4.0))),
+        "jobs:docker:capacity": Series(name="c", points=tuple((x, 10.0) for x in xs)),
+        "hpa:attic/attic-api:current": Series(name="h", points=tuple((x, 3.0) for x in xs)),
+        # the maximum was raised to 5 for the last two points
+        "hpa:attic/attic-api:max": Series(
+            name="m", points=tuple((x, 3.0 if x < 200 else 5.0) for x in xs)
+        ),
+    }
+    store.update(
+        "prometheus",
+        type_metrics=state.type_metrics,
+        scaling_series=series,
+        cache=state.cache,
+    )
+    app = ui_app([hub_for(store)])
+    chart = (await get(app, "/api/e/dev/series/jobs")).json()
+    assert chart["labels"] == ["docker capacity", "docker running"]
+    assert chart["data"] == [list(xs), [10.0] * 4, [1.0, None, 4.0, None]]
+    replicas = (await get(app, "/api/e/dev/series/replicas")).json()
+    assert replicas["labels"] == ["attic/attic-api current", "attic/attic-api max"]
+    html = (await get(app, "/e/dev/scaling")).text
+    row = re.search(r'<tr data-hpa="attic/attic-api">(.*?)</tr>', html, re.S)
+    assert row is not None
+    assert "50 %" in row[1]

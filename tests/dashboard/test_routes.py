@@ -4,16 +4,38 @@ listener."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.routing import Mount, Route
 
+from dashboard.main import serve
 from dashboard.security import PUBLIC_ROUTES
 from dashboard.session import COOKIE
 from dashboard.web import create_metrics_app
-from tests.dashboard.web_support import AppClient, Clock, build_app, serving, signed_in
+from iac_tools.cli import main
+from tests.conftest import REPO
+from tests.dashboard.web_support import (
+    CLIENT_SECRET,
+    READ_TOKEN,
+    SESSION_KEY,
+    AppClient,
+    Clock,
+    base_env,
+    build_app,
+    serving,
+    signed_in,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -173,3 +195,106 @@ async def test_two_apps_have_separate_metrics(tmp_path: Path):
     first, _ = build_app(tmp_path / "a", Clock())
     second, _ = build_app(tmp_path / "b", Clock())
     assert first.state.metrics.registry is not second.state.metrics.registry
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _until_up(http: httpx.AsyncClient, url: str) -> None:
+    for _ in range(100):
+        try:
+            await http.get(url)
+            return
+        except httpx.TransportError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} never answered")
+
+
+async def test_two_listeners_and_a_graceful_stop_that_ends_sse_streams(tmp_path: Path):
+    port, metrics_port = _free_port(), _free_port()
+    app, settings = build_app(
+        tmp_path,
+        Clock(),
+        real_pages=True,
+        DASHBOARD_HOST="127.0.0.1",
+        DASHBOARD_PORT=str(port),
+        DASHBOARD_METRICS_PORT=str(metrics_port),
+        DASHBOARD_ROLE_RECHECK="12h",
+    )
+    _, value = signed_in(app)
+    server = asyncio.create_task(serve(app, create_metrics_app(app.state.metrics), settings))
+    base, metrics_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
+    async with httpx.AsyncClient(timeout=5) as http:
+        await _until_up(http, f"{base}/healthz")
+        await _until_up(http, f"{metrics_base}/metrics")
+        assert (await http.get(f"{base}/metrics")).status_code == 302  # not on the app port
+        assert (await http.get(f"{metrics_base}/healthz")).status_code == 404
+        assert "attic_iac_dashboard_sse_clients" in (await http.get(f"{metrics_base}/metrics")).text
+        headers = {"cookie": f"{COOKIE}={value}"}
+        async with http.stream("GET", f"{base}/api/e/dev/events", headers=headers) as stream:
+            assert stream.status_code == 200
+            chunks = stream.aiter_bytes()
+            assert b"event:" in await anext(chunks)  # the snapshot
+            assert app.state.metrics.sse_clients._value.get() == 1
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C; SIGTERM takes the same path
+            rest = [chunk async for chunk in chunks]  # ends instead of waiting for the grace
+        assert all(b"event:" in chunk or chunk.startswith(b":") for chunk in rest)
+    await asyncio.wait_for(server, 10)
+    assert app.state.metrics.sse_clients._value.get() == 0
+
+
+def test_the_command_serves_logs_json_and_stops_on_sigterm(tmp_path: Path):
+    port, metrics_port = _free_port(), _free_port()
+    env = {
+        **base_env(tmp_path),
+        "PATH": os.environ["PATH"],
+        "DASHBOARD_HOST": "127.0.0.1",
+        "DASHBOARD_PORT": str(port),
+        "DASHBOARD_METRICS_PORT": str(metrics_port),
+    }
+    code = "import sys; from iac_tools.cli import main; sys.exit(main(['dashboard']))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        login = httpx.get(f"http://127.0.0.1:{port}/auth/login?next=/e/dev/")
+        assert login.status_code == 302
+        scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert 'route="/auth/login"' in scrape
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "dashboard.access"]
+    last = access[-1]
+    assert (last["route"], last["method"], last["status"]) == ("/auth/login", "GET", 302)
+    assert "next=" not in stdout  # never the raw path or query
+    for secret in (CLIENT_SECRET, SESSION_KEY, READ_TOKEN):
+        assert secret not in stdout + stderr
+
+
+async def test_bad_settings_stop_the_command_with_every_problem(capsys, tmp_path: Path):
+    env = {**base_env(tmp_path), "DASHBOARD_PORT": "http", "DASHBOARD_LOG_LEVEL": "loud"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "environ", env)
+        assert main(["dashboard"]) == 2
+    err = capsys.readouterr().err
+    assert "error: DASHBOARD_PORT:" in err
+    assert "error: DASHBOARD_LOG_LEVEL:" in err
+    assert "2 problem(s); the dashboard did not start." in err

@@ -194,8 +194,8 @@ def fill(store: FleetStore) -> None:
             )
         },
         scaling_series={
-            "hpa_replicas:attic/attic-api": Series(
-                name="hpa_replicas:attic/attic-api",
+            "hpa:attic/attic-api:current": Series(
+                name="hpa:attic/attic-api:current",
                 points=tuple((x, 3.0 if i >= 5 else 2.0) for i, x in enumerate(xs)),
             ),
         },
@@ -205,7 +205,10 @@ def fill(store: FleetStore) -> None:
             error_ratio=0.0002,
             slo_p99_seconds=0.5,
             slo_error_ratio=0.001,
-            series={"request_rate": Series(name="request_rate", points=((xs[0], 10.0),))},
+            series={
+                "requests": Series(name="requests", points=((xs[0], 10.0),)),
+                "p99": Series(name="p99", points=((xs[0], 0.8),)),
+            },
         ),
     )
 

@@ -1,0 +1,1 @@
+"""Collectors: one asyncio task per source and environment, writing into its FleetStore."""
