@@ -84,9 +84,21 @@ async def _runner(
         contacted_at=parse_time(detail.get("contacted_at")),
         running_jobs=len(running),
         ip_address=str(ip_address) if ip_address else None,
+        run_untagged=_flag(detail.get("run_untagged")),
+        locked=_flag(detail.get("locked")),
+        access_level=str(detail["access_level"]) if detail.get("access_level") else None,
+        maximum_timeout=_whole(detail.get("maximum_timeout")),
     )
     jobs = {int(raw["id"]): _job(raw, runner_id, runner_type) for raw in [*recent, *running]}
     return runner, list(jobs.values())
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _listed_only(listed: dict[str, Any]) -> Runner:
