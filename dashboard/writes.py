@@ -363,7 +363,9 @@ class WriteSide:
             return refusal.response
         except GitLabError as error:
             self._audit(session, action, env, "error", detail=error.message)
-            return self._message(request, "GitLab refused", error.message, 502)
+            refused = error.status in (401, 403, 404)
+            title = "GitLab refused" if refused else "GitLab did not answer"
+            return self._message(request, title, error.message, 403 if refused else 502)
         url = f"{self.settings.public_url}/e/{env}/runners/{runner_id}"
         result: Outcome = "duplicate" if repeated else ("paused" if paused else "resumed")
         self._audit(session, action, env, result, url=url)
