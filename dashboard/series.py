@@ -24,10 +24,12 @@ CACHE_ERRORS = "error_ratio"
 
 @dataclass(frozen=True, kw_only=True)
 class Chart:
-    """One chart: its title, unit, the series it draws and an optional SLO line."""
+    """One chart: its title, the unit it shows (``scale`` turns the store's values into
+    it), the series it draws and an optional SLO line."""
 
     title: str
     unit: str
+    scale: float = 1.0
     source: str
     select: Callable[[EnvironmentState], list[tuple[str, Series]]]
     threshold: Callable[[EnvironmentState], float | None] = lambda state: None
@@ -68,14 +70,16 @@ CHARTS: dict[str, Chart] = {
     ),
     "cache-latency": Chart(
         title="Attic p99 latency",
-        unit="s",
+        unit="ms",
+        scale=1000.0,
         source="prometheus",
         select=_cache(CACHE_P99, "p99"),
         threshold=lambda state: state.cache.slo_p99_seconds if state.cache else None,
     ),
     "cache-errors": Chart(
         title="Attic 5xx ratio",
-        unit="ratio",
+        unit="%",
+        scale=100.0,
         source="prometheus",
         select=_cache(CACHE_ERRORS, "errors"),
         threshold=lambda state: state.cache.slo_error_ratio if state.cache else None,
@@ -91,8 +95,9 @@ def chart_data(state: EnvironmentState, name: str) -> dict[str, Any]:
     xs = sorted({t for _, series in picked for t, _ in series.points})
     columns: list[list[float | None]] = [list(xs)]
     for _, series in picked:
-        values = dict(series.points)
+        values = {t: v * chart.scale for t, v in series.points}
         columns.append([values.get(t) for t in xs])
+    threshold = chart.threshold(state)
     health = state.sources[chart.source]
     return {
         "name": name,
@@ -100,7 +105,7 @@ def chart_data(state: EnvironmentState, name: str) -> dict[str, Any]:
         "unit": chart.unit,
         "labels": [label for label, _ in picked],
         "data": columns,
-        "threshold": chart.threshold(state),
+        "threshold": None if threshold is None else threshold * chart.scale,
         "source": {
             "name": chart.source,
             "configured": health.configured,

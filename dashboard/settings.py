@@ -1,5 +1,9 @@
 """The dashboard's settings: environment variables, secrets from mounted files, the config.
 
+Secret files in ``DASHBOARD_SECRETS_DIR``: ``oauth-client-secret``, ``session-key`` (at least
+32 characters), ``gitlab-read-token``, and, read only with ``DASHBOARD_KUBERNETES_URL`` (tests,
+the demo; in a cluster the service account's own token is used), ``kubernetes-token``.
+
 Every problem is reported at once, one line each (``VARIABLE: what is wrong (got ...; allowed
 ...)``), like the config loader. A secret's value never appears in a message, and secrets are
 read from files only: the stack mounts Kubernetes Secrets as files, and environment variables
@@ -37,7 +41,6 @@ ACCESS_LEVELS: Final = {
 }
 OPERATOR_ACCESS: Final = 40
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
-SECRET_FILES: Final = ("oauth-client-secret", "session-key", "gitlab-read-token")
 # A session key shorter than this is guessable; `openssl rand -base64 48` gives 64 characters.
 MIN_SESSION_KEY = 32
 INSTANCE = "instance"
@@ -77,6 +80,8 @@ class Settings:
     gitlab_read_token: str = field(repr=False)
     prometheus_url: str | None
     kubernetes_url: str | None
+    # Only with kubernetes_url (tests, the demo): the optional file kubernetes-token.
+    kubernetes_token: str | None = field(repr=False)
     host: str
     port: int
     metrics_port: int
@@ -106,7 +111,8 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this process holds, for the log redaction filter."""
         key = self.session_key.decode("utf-8", "replace")
-        return (self.oauth_client_secret, key, self.gitlab_read_token)
+        values = (self.oauth_client_secret, key, self.gitlab_read_token, self.kubernetes_token)
+        return tuple(value for value in values if value)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, demo: bool = False) -> Settings:
@@ -219,6 +225,13 @@ class _Reader:
             )
         return value
 
+    @staticmethod
+    def optional_secret(directory: Path, name: str) -> str | None:
+        try:
+            return (directory / name).read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
     def secrets_in_environment(self) -> None:
         for name in sorted(self.environ):
             if _SECRET_NAME.match(name):
@@ -288,6 +301,9 @@ class _Reader:
             "DASHBOARD_OAUTH_CLIENT_ID", "demo", "the GitLab OAuth application id"
         )
         secrets_dir = Path(self.raw("DASHBOARD_SECRETS_DIR", "/var/run/secrets/dashboard") or "")
+        kubernetes_url = self.url(
+            "DASHBOARD_KUBERNETES_URL", self.raw("DASHBOARD_KUBERNETES_URL"), https_only=False
+        )
         max_age = self.duration("DASHBOARD_SESSION_MAX_AGE", "12h")
         idle = self.duration("DASHBOARD_SESSION_IDLE", "1h")
         if idle > max_age:
@@ -319,9 +335,10 @@ class _Reader:
             "prometheus_url": self.url(
                 "DASHBOARD_PROMETHEUS_URL", self.raw("DASHBOARD_PROMETHEUS_URL"), https_only=False
             ),
-            "kubernetes_url": self.url(
-                "DASHBOARD_KUBERNETES_URL", self.raw("DASHBOARD_KUBERNETES_URL"), https_only=False
-            ),
+            "kubernetes_url": kubernetes_url,
+            "kubernetes_token": self.optional_secret(secrets_dir, "kubernetes-token")
+            if kubernetes_url
+            else None,
             "host": self.raw("DASHBOARD_HOST", "0.0.0.0") or "",
             "port": port,
             "metrics_port": self.port("DASHBOARD_METRICS_PORT", 9090),

@@ -158,7 +158,8 @@ class FleetStore:
                     capacity=capacity,
                     queue_p50=p50 if p50 is not None else _percentile(waits, 0.5),
                     queue_p95=p95 if p95 is not None else _percentile(waits, 0.95),
-                    online_runners=sum(r.status == "online" for r in runners),
+                    # A paused runner takes no job: online means able to work here.
+                    online_runners=sum(r.status == "online" and not r.paused for r in runners),
                     total_runners=len(runners),
                     saturation=saturation if saturation is not None else running / capacity,
                 )

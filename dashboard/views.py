@@ -36,7 +36,7 @@ NOT_CONFIGURED = {
     "kubernetes": "Kubernetes is not configured",
     "prometheus": "Prometheus is not configured (DASHBOARD_PROMETHEUS_URL is not set)",
 }
-RECENT_JOBS = 25
+RECENT_JOBS = 20
 RECENT_EVENTS = 25
 
 
@@ -65,10 +65,14 @@ FRAGMENTS: dict[str, Fragment] = {
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:
+    """``42 s ago``, ``3 min ago``, ``2 h 5 min ago``: seconds only while they matter
+    (dashboard.js recomputes the same text as time passes)."""
     if moment is None:
         return "never"
     seconds = max(0, int((now - moment).total_seconds()))
-    return "just now" if seconds < 5 else f"{duration(seconds)} ago"
+    if seconds < 5:
+        return "just now"
+    return f"{duration(seconds if seconds < 60 else seconds - seconds % 60)} ago"
 
 
 def duration(seconds: float | None) -> str:

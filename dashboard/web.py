@@ -11,9 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -24,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dashboard.auth import Auth
+from dashboard.collectors import Collector, default_collectors
 from dashboard.gitlab_client import USER_AGENT, GitLabClient
 from dashboard.model import SourceName
 from dashboard.observability import AccessLog, MeteredFleetStore, Metrics
@@ -35,8 +35,6 @@ from dashboard.sse import EventHub, SseMetrics
 from dashboard.store import FleetStore
 from dashboard.views import render_live
 from dashboard.writes import WriteSide
-
-Collector = Callable[[], Coroutine[Any, Any, None]]
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +102,14 @@ def create_app(
     *,
     stores: Mapping[str, FleetStore] | None = None,
     clients: Clients | None = None,
-    collectors: Sequence[Collector] = (),
+    collectors: Sequence[Collector] | None = None,
     pages: Sequence[BaseRoute] | None = None,
     metrics: Metrics | None = None,
     clock: Clock = time.time,
 ) -> Starlette:
-    """The dashboard app for ``settings``: ``collectors`` run as tasks while the app lives;
-    ``pages`` (default: the read side's pages, API and SSE over ``stores``) need a session."""
+    """The dashboard app for ``settings``: ``collectors`` (default: those the settings ask for,
+    into the served environment's store) run as tasks while the app lives; ``pages`` (default:
+    the read side's pages, API and SSE over ``stores``) need a session."""
     metrics = metrics or Metrics()
     if stores is None:
         stores = {
@@ -122,6 +121,8 @@ def create_app(
             )
         }
     metrics.watch(stores)
+    if collectors is None:
+        collectors = default_collectors(settings, stores[settings.environment])
     owned = clients is None
     clients = clients or Clients.for_gitlab(settings.gitlab_url)
     sessions = SessionStore(

@@ -195,7 +195,8 @@ def _paginate(call: Call, items: list[dict[str, Any]]) -> JSONResponse:
         "x-next-page": str(page + 1) if page < pages else "",
         "x-prev-page": str(page - 1) if page > 1 else "",
     }
-    base = f"{call.gitlab.url}{call.request.url.path}"
+    # Links point where the request came in, as GitLab's own URL would.
+    base = f"{str(call.request.base_url).rstrip('/')}{call.request.url.path}"
 
     def link(number: int, rel: str) -> str:
         params = {**dict(query), "page": str(number), "per_page": str(per_page)}

@@ -507,6 +507,7 @@ async def on_fake(tmp_path: Path, clock: Clock, fake_gitlab: FakeGitLab):
         settings,
         clients=Clients.for_gitlab(GITLAB_URL, httpx.ASGITransport(app=gitlab_app)),
         pages=stub_pages(),
+        collectors=(),
         clock=clock,
     )
     transport = httpx.ASGITransport(app=gitlab_app)

@@ -365,3 +365,19 @@ async def test_injected_failures_and_outages(fake):
             await gitlab.current_user()
         fake.set_outage(False)
         await gitlab.current_user()
+
+
+async def test_pagination_links_point_at_the_fake_itself(fake):
+    ada = next(iter(fake.users))
+    for i in range(3):
+        fake.add_runner(10, f"runner {i}")
+    served = httpx.ASGITransport(app=fake.build_app())
+    async with httpx.AsyncClient(transport=served, base_url="http://127.0.0.1:8181") as web:
+        page = await web.get(
+            "/api/v4/groups/10/runners",
+            params={"per_page": "2"},
+            headers={"Authorization": f"Bearer {fake.personal_token(ada)}"},
+        )
+    assert page.headers["x-next-page"] == "2"
+    assert page.headers["x-total"] == "3"
+    assert page.links["next"]["url"].startswith("http://127.0.0.1:8181/api/v4/groups/10/")

@@ -249,7 +249,9 @@ async def test_cache_page_compares_with_the_slo(store):
     assert "breaching" in p99[1]
     assert "within SLO" in errors[1]
     chart = (await get(app, "/api/e/dev/series/cache-latency")).json()
-    assert chart["threshold"] == 0.5
+    assert chart["unit"] == "ms"
+    assert chart["threshold"] == 500.0
+    assert chart["data"][1] == [800.0]
 
 
 async def test_state_api_is_the_store_as_json(store):

@@ -26,8 +26,6 @@ from dashboard.web import create_metrics_app
 from iac_tools.cli import main
 from tests.conftest import REPO
 from tests.dashboard.web_support import (
-    CLIENT_SECRET,
-    READ_TOKEN,
     SESSION_KEY,
     AppClient,
     Clock,
@@ -35,6 +33,7 @@ from tests.dashboard.web_support import (
     build_app,
     serving,
     signed_in,
+    write_secrets,
 )
 
 pytestmark = pytest.mark.anyio
@@ -246,11 +245,31 @@ async def test_two_listeners_and_a_graceful_stop_that_ends_sse_streams(tmp_path:
     assert app.state.metrics.sse_clients._value.get() == 0
 
 
-def test_the_command_serves_logs_json_and_stops_on_sigterm(tmp_path: Path):
+def test_the_command_collects_serves_logs_json_and_stops_on_sigterm(tmp_path: Path, served_demo):
+    """``attic-iac dashboard`` against the fakes on loopback: its collectors make it ready,
+    both listeners answer, logs are JSON without secrets, SIGTERM ends it with 0."""
+    demo = served_demo.demo
     port, metrics_port = _free_port(), _free_port()
+    env = base_env(tmp_path)  # writes the default secret files, replaced here
+    secrets_dir = write_secrets(
+        tmp_path / "secrets",
+        **{
+            "oauth-client-secret": demo.client_secret,
+            "gitlab-read-token": demo.read_token,
+            "kubernetes-token": demo.kube_token,
+        },
+    )
     env = {
-        **base_env(tmp_path),
+        **env,
         "PATH": os.environ["PATH"],
+        "DASHBOARD_SECRETS_DIR": str(secrets_dir),
+        "DASHBOARD_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "DASHBOARD_GITLAB_URL": served_demo.gitlab_url,
+        "DASHBOARD_GITLAB_GROUP": demo.group,
+        "DASHBOARD_CONFIG_PROJECT": demo.config_project,
+        "DASHBOARD_OAUTH_CLIENT_ID": demo.client_id,
+        "DASHBOARD_KUBERNETES_URL": served_demo.kubernetes_url,
+        "DASHBOARD_PROMETHEUS_URL": served_demo.prometheus_url,
         "DASHBOARD_HOST": "127.0.0.1",
         "DASHBOARD_PORT": str(port),
         "DASHBOARD_METRICS_PORT": str(metrics_port),
@@ -265,14 +284,20 @@ def test_the_command_serves_logs_json_and_stops_on_sigterm(tmp_path: Path):
         text=True,
     )
     try:
-        for _ in range(200):
+        ready = None
+        for _ in range(300):
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
+                if ready.status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
+        assert ready is not None
+        assert ready.status_code == 200, ready.text
         login = httpx.get(f"http://127.0.0.1:{port}/auth/login?next=/e/dev/")
         assert login.status_code == 302
+        assert login.headers["location"].startswith(f"{served_demo.gitlab_url}/oauth/authorize?")
         scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
         assert 'route="/auth/login"' in scrape
         process.send_signal(signal.SIGTERM)
@@ -280,12 +305,15 @@ def test_the_command_serves_logs_json_and_stops_on_sigterm(tmp_path: Path):
     finally:
         process.kill()
     assert process.returncode == 0, stderr
+    for source in ("gitlab", "kubernetes", "prometheus"):
+        assert f'attic_iac_dashboard_source_up{{source="{source}"}} 1.0' in scrape
     lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]
     access = [line for line in lines if line["logger"] == "dashboard.access"]
     last = access[-1]
     assert (last["route"], last["method"], last["status"]) == ("/auth/login", "GET", 302)
     assert "next=" not in stdout  # never the raw path or query
-    for secret in (CLIENT_SECRET, SESSION_KEY, READ_TOKEN):
+    secrets_ = (demo.client_secret, demo.read_token, demo.kube_token, SESSION_KEY)
+    for secret in secrets_:
         assert secret not in stdout + stderr
 
 

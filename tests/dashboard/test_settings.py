@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from config_model.wiring import dashboard_namespaces
 from dashboard.settings import Settings, SettingsError
 from tests.dashboard.web_support import (
     CLIENT_SECRET,
@@ -41,7 +42,9 @@ def test_defaults(tmp_path: Path):
     assert settings.oauth_client_secret == CLIENT_SECRET
     assert settings.session_key == SESSION_KEY.encode()
     assert settings.gitlab_read_token == READ_TOKEN
-    assert "runners" in " ".join(settings.watched_namespaces) or settings.watched_namespaces
+    config = settings.config.environments["dev"].config
+    assert settings.watched_namespaces == dashboard_namespaces(config)
+    assert settings.kubernetes_token is None
 
 
 def test_gitlab_url_defaults_to_the_config(tmp_path: Path):
@@ -197,3 +200,16 @@ def test_demo_fills_what_a_local_run_cannot_know(tmp_path: Path):
     assert len(settings.session_key) >= 32
     other = Settings.from_env(env, demo=True)
     assert other.session_key != settings.session_key  # random per process, never a constant
+
+
+def test_a_kubernetes_token_file_is_read_only_with_a_kubernetes_url(tmp_path: Path):
+    env = base_env(tmp_path)
+    write_secrets(tmp_path / "secrets", **{"kubernetes-token": "kube-token-value"})
+    assert Settings.from_env(env).kubernetes_token is None  # in-cluster: the service account's
+    with_url = Settings.from_env({**env, "DASHBOARD_KUBERNETES_URL": "http://127.0.0.1:6443"})
+    assert with_url.kubernetes_token == "kube-token-value"
+    assert "kube-token-value" in with_url.secret_values()
+    assert "kube-token-value" not in repr(with_url)
+    (tmp_path / "secrets" / "kubernetes-token").unlink()
+    without = Settings.from_env({**env, "DASHBOARD_KUBERNETES_URL": "http://127.0.0.1:6443"})
+    assert without.kubernetes_token is None

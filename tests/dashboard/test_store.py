@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -198,6 +199,7 @@ def test_summary_combines_gitlab_kubernetes_and_prometheus(store: FleetStore):
             runner(1, "docker", running=3),
             runner(2, "docker", status="offline", running=1),
             runner(3, None, running=5),
+            dataclasses.replace(runner(4, "docker"), paused=True),
         ),
         jobs=tuple(job(i, "nix", float(i)) for i in range(1, 21)),
     )
@@ -205,7 +207,7 @@ def test_summary_combines_gitlab_kubernetes_and_prometheus(store: FleetStore):
     rows = {row.runner_type: row for row in store.summary()}
     docker, nix = rows["docker"], rows["nix"]
     assert (docker.managers_ready, docker.managers_desired) == (1, 2)
-    assert (docker.online_runners, docker.total_runners) == (1, 2)
+    assert (docker.online_runners, docker.total_runners) == (1, 3), "paused is not online"
     assert docker.jobs_running == 4
     assert docker.saturation == pytest.approx(4 / docker.capacity)
     assert (nix.queue_p50, nix.queue_p95) == (10.0, 19.0), "from GitLab's queued durations"

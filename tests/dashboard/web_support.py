@@ -217,6 +217,7 @@ def build_app(
         settings,
         clients=Clients.for_gitlab(settings.gitlab_url, transport),
         pages=None if real_pages else stub_pages(),
+        collectors=(),
         clock=clock,
     )
     return app, settings

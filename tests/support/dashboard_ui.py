@@ -3,6 +3,7 @@ stub middleware that puts a session in ``request.state``, and a filled FleetStor
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -276,22 +277,37 @@ def parse_sse(text: str) -> list[SseEvent]:
     return found
 
 
+def loopback_socket() -> socket.socket:
+    """A listening-ready socket on a free 127.0.0.1 port (bind before the app knows its URL)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 @contextmanager
-def serving(app) -> Iterator[str]:
-    """``app`` on a real uvicorn listener on 127.0.0.1 (ephemeral port), in a thread."""
+def serving(
+    app, *, sock: socket.socket | None = None, lifespan: Literal["on", "off"] = "off", shutdown=None
+) -> Iterator[str]:
+    """``app`` on a real uvicorn listener on 127.0.0.1, in a thread; ``shutdown`` runs first
+    when stopping (as the app's signal handler would: it ends the SSE streams)."""
+    sock = sock or loopback_socket()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        uvicorn.Config(app, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=5)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    port = sock.getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        if shutdown is not None:
+            shutdown()
         server.should_exit = True
-        thread.join(10)
+        thread.join(15)
+        sock.close()

@@ -5,8 +5,10 @@
 
   var PALETTE = ["#0b57d0", "#d9480f", "#1a7f37", "#8250df", "#bf3989", "#0f766e", "#9a6700", "#57606a"];
 
+  // Same text as views.py: seconds only under a minute.
   function duration(seconds) {
     if (seconds < 60) return Math.floor(seconds) + " s";
+    seconds -= seconds % 60;
     var units = [[86400, "d", 3600, "h"], [3600, "h", 60, "min"], [60, "min", 1, "s"]];
     for (var i = 0; i < units.length; i++) {
       var u = units[i];
@@ -47,11 +49,28 @@
   }
 
   function sourceText(source) {
-    if (!source.configured) return "Prometheus is not configured (DASHBOARD_PROMETHEUS_URL is not set).";
-    if (source.stale) return "Stale: " + source.name + " is failing (" + (source.last_error || "error") + "); showing its last good data.";
-    if (!source.ok && source.last_error) return source.name + " is failing: " + source.last_error;
-    if (!source.ok) return "Waiting for the first answer from " + source.name + ".";
+    var name = source.name.charAt(0).toUpperCase() + source.name.slice(1);
+    if (!source.configured) return name + " is not configured (DASHBOARD_PROMETHEUS_URL is not set).";
+    if (source.stale) return "Stale: " + name + " is failing (" + (source.last_error || "error") + "); showing its last good data.";
+    if (!source.ok && source.last_error) return name + " is failing: " + source.last_error;
+    if (!source.ok) return "Waiting for the first answer from " + name + ".";
     return "";
+  }
+
+  // "docker running" and "docker capacity" share docker's colour; limits are dashed.
+  var LIMITS = ["capacity", "max"];
+
+  function seriesStyle(labels) {
+    var groups = [];
+    return labels.map(function (label) {
+      var words = label.split(" ");
+      var last = words.length > 1 ? words.pop() : "";
+      var group = words.join(" ");
+      if (groups.indexOf(group) < 0) groups.push(group);
+      var style = { label: label, stroke: PALETTE[groups.indexOf(group) % PALETTE.length], width: 1.5, spanGaps: true };
+      if (LIMITS.indexOf(last) >= 0) { style.dash = [5, 4]; style.width = 1; style.points = { show: false }; }
+      return style;
+    });
   }
 
   function draw(chart, payload) {
@@ -63,10 +82,7 @@
     chartNote(figure, hasPoints ? note : (note || "No data in the window."), payload.source.stale);
     if (chart.plot) { chart.plot.destroy(); chart.plot = null; }
     if (!hasPoints) return;
-    var series = [{}];
-    payload.labels.forEach(function (label, i) {
-      series.push({ label: label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true });
-    });
+    var series = [{}].concat(seriesStyle(payload.labels));
     if (payload.threshold !== null && payload.threshold !== undefined) {
       data = data.concat([data[0].map(function () { return payload.threshold; })]);
       series.push({ label: "SLO", stroke: "#b42318", width: 1, dash: [6, 4], points: { show: false } });
