@@ -62,6 +62,8 @@ class DriftReport:
     problems: tuple[str, ...]
     unchecked: tuple[str, ...]
     checked_at: datetime
+    # A valid desired config was there to compare with (else "no items" means nothing).
+    compared: bool
 
     @property
     def count(self) -> int:
@@ -74,6 +76,7 @@ class DriftReport:
             "revision": self.revision,
             "checked_at": self.checked_at.isoformat(),
             "count": self.count,
+            "compared": self.compared,
             "items": [
                 {
                     "kind": i.kind,
@@ -394,6 +397,7 @@ class DriftMonitor:
             )
         return DriftReport(
             environment=self.environment,
+            compared=desired is not None and desired.facts is not None,
             revision=desired.revision if desired else None,
             items=tuple(items),
             problems=desired.problems if desired else (),

@@ -189,8 +189,9 @@ class WriteSide:
         env = request.path_params["env"]
         if env not in self.stores:
             return _not_found()
-        count = self.monitors[env].report(self.stores[env].state()).count
-        kind = "drift" if count else "ok"
+        report = self.monitors[env].report(self.stores[env].state())
+        count = str(report.count) if report.compared or report.count else "?"
+        kind = "drift" if report.count else ("ok" if report.compared else "unknown")
         body = f'<span class="badge badge-{kind}" title="drift items">{count}</span>'
         return HTMLResponse(body, headers=NO_STORE)
 

@@ -100,7 +100,7 @@ def build_demo(
     for user, group_level, project_level in (
         ("ada", 50, 40),
         ("grace", 20, 30),
-        ("reader", 40, None),
+        ("reader", 40, 20),  # Reporter on the config project: drift reads organization.yaml
     ):
         gitlab.set_member_access(group_id, users[user], group_level)
         if project_level is not None:

@@ -391,6 +391,7 @@ def test_the_report_as_json(example_synth):
         "revision": "abc123",
         "checked_at": T0.isoformat(),
         "count": 1,
+        "compared": True,
         "items": [
             {
                 "kind": "attic_api",
