@@ -4,6 +4,7 @@ runner, audit line), with no token in any log line."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -16,7 +17,7 @@ import pytest
 from dashboard.model import Hpa, Runner
 from dashboard.observability import JsonFormatter
 from dashboard.web import Clients, create_app
-from dashboard.write_guards import RateLimiter
+from dashboard.write_guards import Idempotency, RateLimiter
 from tests.dashboard.eventually import eventually
 from tests.dashboard.web_support import (
     CLIENT_SECRET,
@@ -433,3 +434,40 @@ async def test_no_token_reaches_any_log_line(client, world, caplog):
     for line in lines:
         for secret in secrets:
             assert secret not in line
+
+
+async def test_two_submits_at_once_run_the_write_once():
+    calls: list[int] = []
+    gate = asyncio.Event()
+
+    async def write() -> str:
+        calls.append(1)
+        await gate.wait()
+        return "merge request !1"
+
+    guard: Idempotency[str] = Idempotency()
+    key = "k" * 24
+    first = asyncio.create_task(guard.run(7, key, write))
+    second = asyncio.create_task(guard.run(7, key, write))
+    await asyncio.sleep(0)
+    gate.set()
+
+    assert await first == ("merge request !1", False)
+    assert await second == ("merge request !1", True)
+    assert calls == [1]
+    assert await guard.run(8, key, write) == ("merge request !1", False)  # another user
+
+
+async def test_a_failed_write_can_be_retried_with_the_same_key():
+    guard: Idempotency[str] = Idempotency()
+    attempts = iter([RuntimeError("GitLab timed out"), "done"])
+
+    async def write() -> str:
+        outcome = next(attempts)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    with pytest.raises(RuntimeError):
+        await guard.run(7, "k" * 24, write)
+    assert await guard.run(7, "k" * 24, write) == ("done", False)
