@@ -51,6 +51,7 @@ from dashboard.views import templates, view_of
 from dashboard.write_guards import KEY, Idempotency, RateLimiter
 
 NO_STORE = {"Cache-Control": "no-store"}
+OPERATORS_ONLY = "Only operators (Maintainer or above on the config project) may change it."
 Collector = Callable[[], Coroutine[Any, Any, None]]
 TYPES = tuple(dict.fromkeys(f.runner_type for f in FIELDS if f.runner_type))
 
@@ -244,7 +245,7 @@ class WriteSide:
         values, scope, reason = _form_values(form)
         key = str(form.get("idempotency_key") or "")
         try:
-            session = await self._checked_post(request, env)
+            session = await self._checked_post(request, env, "change_request")
             if not KEY.match(key):
                 raise RefusedError(
                     self._message(request, "Preview first", "Submit from a preview.", 400)
@@ -334,7 +335,7 @@ class WriteSide:
         env = request.path_params["env"]
         action: Action = "pause" if paused else "resume"
         try:
-            session = await self._checked_post(request, env)
+            session = await self._checked_post(request, env, action)
         except RefusedError as refusal:
             return refusal.response
         runner_id = request.path_params["runner_id"]
@@ -387,21 +388,29 @@ class WriteSide:
             raise RefusedError(_not_found())
         session: Session = request.state.session
         if session.role != "operator":
-            message = "Only operators (Maintainer or above on the config project) may change it."
-            raise RefusedError(self._message(request, "Operators only", message, 403))
+            raise RefusedError(self._message(request, "Operators only", OPERATORS_ONLY, 403))
         return session
 
-    async def _checked_post(self, request: Request, env: str) -> Session:
-        """The checks that need no GitLab call: environment, role, CSRF, same site."""
-        session = self._operator(request, env)
-        if not await csrf_valid(request, session):
+    async def _checked_post(
+        self, request: Request, env: str, action: Action | None = None
+    ) -> Session:
+        """The checks that need no GitLab call: environment, role, CSRF, same site. A refused
+        write (``action``) is audited as ``denied`` with the reason."""
+        if env not in self.stores:
+            raise RefusedError(_not_found())
+        session: Session = request.state.session
+        if session.role != "operator":
+            reason, title, message = "not an operator", "Operators only", OPERATORS_ONLY
+        elif not await csrf_valid(request, session):
+            reason, title = "missing or wrong CSRF token", "Refused"
             message = "The form was stale or forged (CSRF token); reload the page."
-            raise RefusedError(self._message(request, "Refused", message, 403))
-        if not _same_site(request, self.settings.public_url):
-            raise RefusedError(
-                self._message(request, "Refused", "Cross-site request refused.", 403)
-            )
-        return session
+        elif not _same_site(request, self.settings.public_url):
+            reason, title, message = "cross-site request", "Refused", "Cross-site request refused."
+        else:
+            return session
+        if action:
+            self._audit(session, action, env, "denied", detail=reason)
+        raise RefusedError(self._message(request, title, message, 403))
 
     async def _writer(self, request: Request, session: Session, *, next_path: str) -> GitLabClient:
         """A client with the operator's token, once it holds the write scope."""

@@ -138,7 +138,12 @@ async def test_an_operator_previews_sees_a_bad_value_then_opens_a_merge_request(
     assert len(world.merge_requests()) == 1
 
 
-async def test_a_viewer_may_not_write_and_gitlab_is_not_asked(client, world):
+def audit_lines(caplog) -> list[dict]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "dashboard.audit"]
+
+
+async def test_a_viewer_may_not_write_and_gitlab_is_not_asked(client, world, caplog):
+    caplog.set_level(logging.INFO)
     session = sign_in(client, world, "bob")
     runner_id = store_runner(client, world)
     before = list(world.gitlab.requests)
@@ -163,6 +168,11 @@ async def test_a_viewer_may_not_write_and_gitlab_is_not_asked(client, world):
     assert runner_page.status_code == 200
     assert "runner-pause" not in runner_page.text
     assert "Propose a change" not in drift_page.text
+    denied = [(a["user"], a["action"], a["result"], a["detail"]) for a in audit_lines(caplog)]
+    assert denied == [
+        ("bob", "change_request", "denied", "not an operator"),
+        ("bob", "pause", "denied", "not an operator"),
+    ]
 
 
 def store_runner(client, world: WriteWorld) -> int:
@@ -323,7 +333,7 @@ async def test_pause_asks_first_then_pauses_as_the_operator(client, world, caplo
     assert done.status_code == 200
     assert world.gitlab.runners[runner_id].paused
     assert world.writes() == [("PUT", f"/runners/{runner_id}")]
-    audit = [json.loads(r.getMessage()) for r in caplog.records if r.name == "dashboard.audit"]
+    audit = audit_lines(caplog)
     assert audit[-1] == {
         "action": "pause",
         "audit": True,
@@ -460,13 +470,12 @@ async def test_two_submits_at_once_run_the_write_once():
 
 async def test_a_failed_write_can_be_retried_with_the_same_key():
     guard: Idempotency[str] = Idempotency()
-    attempts = iter([RuntimeError("GitLab timed out"), "done"])
+    failures = [RuntimeError("GitLab timed out")]
 
     async def write() -> str:
-        outcome = next(attempts)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+        if failures:
+            raise failures.pop()
+        return "done"
 
     with pytest.raises(RuntimeError):
         await guard.run(7, "k" * 24, write)
