@@ -436,3 +436,17 @@ async def run_desired(
                 )
                 monitor.set_desired(desired)
         await sleep(interval)
+
+
+async def run_drift(
+    monitor: DriftMonitor,
+    state: Callable[[], EnvironmentState],
+    *,
+    interval: float,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Recompute drift every ``interval`` seconds, so the gauge (and its alert) and each
+    item's "since" move whether or not anyone has a page open."""
+    while True:
+        monitor.report(state())
+        await sleep(interval)

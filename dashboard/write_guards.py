@@ -1,6 +1,6 @@
-"""Guards every state-changing request passes before it reaches GitLab: a per-user rate limit,
-and idempotency so a double submit (a second click, a resent form) returns the first outcome
-instead of opening a second merge request or pausing twice."""
+"""Guards every state-changing request passes before it reaches GitLab: the same-site check, a
+per-user rate limit, and idempotency so a double submit (a second click, a resent form) returns
+the first outcome instead of opening a second merge request or pausing twice."""
 
 from __future__ import annotations
 
@@ -10,9 +10,25 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
 
 T = TypeVar("T")
 KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def same_site(request: Request, public_url: str) -> bool:
+    """The browser says this site sent the form: Origin (a real one), else Sec-Fetch-Site,
+    else Referer. A request that says nothing is refused."""
+    origin = request.headers.get("origin")
+    if origin not in (None, "null"):
+        return origin.rstrip("/") == public_url
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    referer = urlsplit(request.headers.get("referer", ""))
+    return bool(referer.netloc) and f"{referer.scheme}://{referer.netloc}" == public_url
 
 
 class RateLimiter:

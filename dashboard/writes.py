@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -39,7 +39,7 @@ from dashboard.changes import (
     submit as submit_change,
 )
 from dashboard.config_edit import FIELDS, Scope
-from dashboard.drift import DriftMonitor, run_desired
+from dashboard.drift import DriftMonitor, run_desired, run_drift
 from dashboard.gitlab_client import GitLabClient, GitLabError
 from dashboard.observability import Metrics
 from dashboard.roles import GitLabUnavailableError, TokenRejectedError, checked
@@ -48,7 +48,7 @@ from dashboard.session import Session, SessionStore
 from dashboard.settings import OPERATOR_ACCESS, Settings
 from dashboard.store import FleetStore
 from dashboard.views import templates, view_of
-from dashboard.write_guards import KEY, Idempotency, RateLimiter
+from dashboard.write_guards import KEY, Idempotency, RateLimiter, same_site
 
 NO_STORE = {"Cache-Control": "no-store"}
 OPERATORS_ONLY = "Only operators (Maintainer or above on the config project) may change it."
@@ -68,19 +68,6 @@ class RefusedError(Exception):
         super().__init__(result or "refused")
         self.response = response
         self.result = result
-
-
-def _same_site(request: Request, public_url: str) -> bool:
-    """The browser says this site sent the form: Origin (a real one), else Sec-Fetch-Site,
-    else Referer. A request that says nothing is refused."""
-    origin = request.headers.get("origin")
-    if origin not in (None, "null"):
-        return origin.rstrip("/") == public_url
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        return site == "same-origin"
-    referer = urlsplit(request.headers.get("referer", ""))
-    return bool(referer.netloc) and f"{referer.scheme}://{referer.netloc}" == public_url
 
 
 class WriteSide:
@@ -118,20 +105,27 @@ class WriteSide:
         )
 
     def collectors(self) -> list[Collector]:
-        """One reader of organization.yaml on the default branch per served environment."""
+        """Per served environment: the reader of organization.yaml on the default branch, and
+        the drift recomputation that keeps the gauge current."""
         reader = self.gitlab.with_token(self.settings.gitlab_read_token)
-        return [
-            functools.partial(
-                run_desired,
-                monitor,
-                reader,
-                project=self.target.project,
-                path=self.target.file_path,
-                branch=self.target.default_branch,
-                interval=self.settings.gitlab_poll,
+        interval = self.settings.gitlab_poll
+        found: list[Collector] = []
+        for env, monitor in self.monitors.items():
+            found.append(
+                functools.partial(
+                    run_desired,
+                    monitor,
+                    reader,
+                    project=self.target.project,
+                    path=self.target.file_path,
+                    branch=self.target.default_branch,
+                    interval=interval,
+                )
             )
-            for monitor in self.monitors.values()
-        ]
+            found.append(
+                functools.partial(run_drift, monitor, self.stores[env].state, interval=interval)
+            )
+        return found
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -404,7 +398,7 @@ class WriteSide:
         elif not await csrf_valid(request, session):
             reason, title = "missing or wrong CSRF token", "Refused"
             message = "The form was stale or forged (CSRF token); reload the page."
-        elif not _same_site(request, self.settings.public_url):
+        elif not same_site(request, self.settings.public_url):
             reason, title, message = "cross-site request", "Refused", "Cross-site request refused."
         else:
             return session

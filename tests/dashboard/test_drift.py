@@ -18,7 +18,7 @@ from config_model.loader import EXAMPLE_CONFIG
 from constructs_lib.attic.attic_server import AtticServerProps
 from constructs_lib.runners.labels import DESIRED_ANNOTATION, RUNNER_TYPE_LABEL
 from dashboard import drift
-from dashboard.drift import DriftMonitor, load_desired, run_desired
+from dashboard.drift import DriftMonitor, load_desired, run_desired, run_drift
 from dashboard.gitlab_client import GitLabError, RepositoryFile
 from dashboard.model import Deployment, EnvironmentState, Hpa, Runner, SourceHealth
 from dashboard.observability import Metrics
@@ -470,3 +470,29 @@ def test_the_desired_config_is_read_from_the_default_branch_and_reread_on_change
     assert monitor.desired is not None
     assert monitor.desired.facts is not None
     assert monitor.desired.facts.attic_max_replicas == 4
+
+
+def test_drift_is_recomputed_on_its_own_so_the_gauge_moves_without_viewers(example_synth):
+    monitor = monitor_for("prod")
+    monitor.set_desired(load_desired(TEXT, path=NAME, environment="prod", revision="r"))
+    good = live_state(example_synth, "prod")
+    bad = dataclasses.replace(
+        good, version=2, hpas=replace_one(good.hpas, lambda h: h.name == "attic", max=4)
+    )
+    states = iter([good, bad])
+    seen: list[float | None] = []
+
+    def sample() -> float | None:
+        return METRICS.registry.get_sample_value(
+            "attic_iac_dashboard_drift_items", {"environment": "prod", "kind": "attic_api"}
+        )
+
+    async def sleep(_seconds):
+        seen.append(sample())
+        if len(seen) == 2:
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(run_drift(monitor, lambda: next(states), interval=30, sleep=sleep))
+
+    assert seen == [0, 1]
