@@ -13,33 +13,26 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 
 from config_model.loader import CONFIG_ENV_VAR, load_config, resolve_config_path
 from dashboard.fakes.demo_data import Demo, build_demo
 from dashboard.fakes.serve import serve_in_thread
-from dashboard.gitlab_client import GitLabClient
 from dashboard.main import run
-from dashboard.observability import MeteredFleetStore, Metrics
 from dashboard.settings import Settings, SettingsError
-from dashboard.sources.gitlab import run_gitlab
-from dashboard.sources.kubernetes import Connection, run_kubernetes
-from dashboard.sources.prometheus import run_prometheus
 from dashboard.sse import EventHub
-from dashboard.web import configured_sources, create_app
+from dashboard.store import FleetStore
+from dashboard.web import create_app
 
 DEFAULT_PORT = 8080
 DEMO_USER = "ada"
 # The demo moves: poll faster than production's 30 s unless the caller's environment says.
 DEMO_POLL = "5s"
-
-Collector = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,59 +42,18 @@ class DemoRun:
     settings: Settings
     app: Starlette
     demo: Demo
-    store: MeteredFleetStore
+    store: FleetStore
     hub: EventHub
     gitlab_url: str
     kubernetes_url: str
     prometheus_url: str
 
 
-def _collectors(
-    settings: Settings, store: MeteredFleetStore, kubernetes_token: str
-) -> list[Collector]:
-    async def gitlab() -> None:
-        async with GitLabClient(settings.gitlab_url, settings.gitlab_read_token) as client:
-            await run_gitlab(
-                store, client, group=settings.gitlab_group, interval=settings.gitlab_poll
-            )
-
-    async def kubernetes() -> None:
-        url = settings.kubernetes_url or ""
-        await run_kubernetes(store, connection=Connection(url=url, token=lambda: kubernetes_token))
-
-    async def prometheus() -> None:
-        url = settings.prometheus_url or ""
-        await run_prometheus(store, url=url, interval=settings.prometheus_poll)
-
-    return [gitlab, kubernetes, prometheus]
-
-
-def demo_app(
-    settings: Settings, kubernetes_token: str
-) -> tuple[Starlette, MeteredFleetStore, EventHub]:
-    """The full app over the fakes ``settings`` point at, with its collectors; also its
-    store and SSE hub, for a caller that watches them."""
-    metrics = Metrics()
-    store = MeteredFleetStore(
-        metrics=metrics,
-        environment=settings.environment,
-        config=settings.environment_config,
-        configured=configured_sources(settings),
-    )
-    app = create_app(
-        settings,
-        stores={settings.environment: store},
-        collectors=_collectors(settings, store, kubernetes_token),
-        metrics=metrics,
-    )
-    hub: EventHub = app.state.hubs[0]
-    return app, store, hub
-
-
 def _write_secrets(directory: Path, demo: Demo) -> None:
     for name, value in (
         ("oauth-client-secret", demo.client_secret),
         ("gitlab-read-token", demo.read_token),
+        ("kubernetes-token", demo.kube_token),
     ):
         path = directory / name
         path.write_text(value + "\n", encoding="utf-8")
@@ -159,13 +111,13 @@ def demo_running(*, port: int, environ: Mapping[str, str] | None = None) -> Iter
             },
             demo=True,
         )
-        app, store, hub = demo_app(settings, demo.kube_token)
+        app = create_app(settings)  # as production builds it: collectors from the settings
         yield DemoRun(
             settings=settings,
             app=app,
             demo=demo,
-            store=store,
-            hub=hub,
+            store=app.state.stores[environment],
+            hub=app.state.hubs[0],
             gitlab_url=gitlab_url,
             kubernetes_url=kubernetes_url,
             prometheus_url=prometheus_url,

@@ -6,8 +6,11 @@ the same bytes to every client's bounded queue; a client whose queue is full is 
 browser reconnects and resumes), so a slow reader never delays the others and the cost of a
 change does not grow with the viewers beyond one queue append each. A new stream starts with a
 snapshot of every panel; a reconnecting one (``Last-Event-ID``) gets only what it missed while
-the ring buffer still holds it. Event ids are ``<store version>-<hub epoch>``: the epoch (random
-per process) stops a browser from resuming against a restarted server whose versions restarted.
+the ring buffer still holds it. A stream also ends after ``stream_seconds`` (five minutes), so
+the browser reconnects through the session gate, which re-checks the session and its role: a
+signed-out or demoted user stops receiving updates. Event ids are ``<store version>-<hub
+epoch>``: the epoch (random per process) stops a browser from resuming against a restarted
+server whose versions restarted.
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ class EventHub:
         queue_size: int,
         ring_size: int = 256,
         heartbeat_seconds: float = 15.0,
+        stream_seconds: float = 300.0,
         metrics: SseMetrics | None = None,
     ) -> None:
         self.store = store
@@ -114,6 +118,7 @@ class EventHub:
         self.max_clients = max_clients
         self.queue_size = queue_size
         self.heartbeat_seconds = heartbeat_seconds
+        self.stream_seconds = stream_seconds
         self.epoch = secrets.token_hex(4)
         self._ring: deque[_Batch] = deque(maxlen=ring_size)
         self._clients: set[Client] = set()
@@ -272,13 +277,20 @@ class EventHub:
         self.metrics.clients.dec()
 
     async def stream(self, client: Client) -> AsyncIterator[bytes]:
-        """The response body of one client: queued chunks, a heartbeat comment when idle."""
+        """The response body of one client: queued chunks, a heartbeat comment when idle,
+        until dropped, shut down or ``stream_seconds`` old."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stream_seconds
         try:
             while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    return
                 try:
-                    chunk = await asyncio.wait_for(client.queue.get(), self.heartbeat_seconds)
+                    wait = min(self.heartbeat_seconds, left)
+                    chunk = await asyncio.wait_for(client.queue.get(), wait)
                 except TimeoutError:
-                    if client.closed:
+                    if client.closed or loop.time() >= deadline:
                         return
                     yield HEARTBEAT
                     continue

@@ -124,7 +124,11 @@ def test_sign_in_see_the_fleet_and_watch_it_change_live(demo_served):
             expect(page.locator("figure.chart .chart-note:visible")).to_have_count(0, timeout=LIVE)
             shot(page, "06-cache")
             page.goto(f"{base}/e/dev/runners/{docker}")
-            expect(page.locator("#runner-detail")).to_contain_text("offline")
+            expect(page.locator("#runner-detail .badge-offline")).to_be_visible()
+            page.evaluate("window.__sameDocument = true")
+            running.demo.gitlab.set_runner_status(docker, "online")
+            expect(page.locator("#runner-detail .badge-online")).to_be_visible(timeout=LIVE)
+            assert page.evaluate("window.__sameDocument") is True
             shot(page, "07-runner")
 
             # 6. a phone-sized screen
@@ -134,6 +138,11 @@ def test_sign_in_see_the_fleet_and_watch_it_change_live(demo_served):
             phone.goto(f"{base}/e/dev/")
             expect(phone.locator('tr[data-runner-type="docker"]')).to_be_visible()
             shot(phone, "08-fleet-phone")
+            phone.goto(f"{base}/e/dev/scaling")
+            expect(phone.locator("figure.chart canvas")).to_have_count(2, timeout=LIVE)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"the scaling page is {width}px wide on a 390px screen"
+            shot(phone, "09-scaling-phone")
         finally:
             browser.close()
     assert problems == []

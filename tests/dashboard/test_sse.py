@@ -196,6 +196,18 @@ async def test_idle_streams_get_heartbeats(store):
     hub.shutdown()
 
 
+async def test_a_stream_ends_after_its_lifetime_so_the_browser_passes_the_gate_again(store):
+    metrics = SseMetrics.private()
+    hub = hub_for(store, stream_seconds=0.1, heartbeat_seconds=0.04, metrics=metrics)
+    stream = hub.stream(hub.connect())
+    chunks = [(await next_chunk(hub, stream))[:6]]
+    chunks += [chunk.decode() async for chunk in stream]  # ends by itself
+    assert chunks[0] == "retry:"
+    assert set(chunks[1:]) == {": heartbeat\n\n"}
+    assert metrics.clients._value.get() == 0
+    hub.shutdown()
+
+
 async def test_shutdown_ends_every_stream_and_refuses_new_ones(store):
     metrics = SseMetrics.private()
     hub = hub_for(store, metrics=metrics)
