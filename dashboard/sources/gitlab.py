@@ -8,7 +8,7 @@ calls, so a big group's other runners are listed but not polled one by one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from dashboard.gitlab_client import GitLabClient, GitLabError
@@ -57,19 +57,21 @@ async def _runner(
     """A matched runner's detail and jobs (running ones and the newest few)."""
     runner_id = int(listed["id"])
 
-    async def call(coro: Awaitable[T]) -> T:
+    async def call(make: Callable[[], Awaitable[T]]) -> T:
+        # The call is made once a slot is free: a coroutine made earlier and cancelled
+        # while waiting would never be awaited (a RuntimeWarning at shutdown).
         async with limit:
-            return await coro
+            return await make()
 
     detail, running, recent = await asyncio.gather(
-        call(client.runner(runner_id)),
-        call(client.runner_jobs(runner_id, status="running")),
-        call(client.runner_jobs(runner_id, limit=recent_jobs)),
+        call(lambda: client.runner(runner_id)),
+        call(lambda: client.runner_jobs(runner_id, status="running")),
+        call(lambda: client.runner_jobs(runner_id, limit=recent_jobs)),
     )
     version, ip_address = detail.get("version"), detail.get("ip_address")
     if (not version or not ip_address) and detail.get("contacted_at"):
         # Newer GitLabs keep these per manager (system id); show the newest manager's.
-        managers = await call(client.runner_managers(runner_id))
+        managers = await call(lambda: client.runner_managers(runner_id))
         newest = max(managers, key=lambda m: str(m.get("contacted_at") or ""), default={})
         version = version or newest.get("version")
         ip_address = ip_address or newest.get("ip_address")
