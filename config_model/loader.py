@@ -34,10 +34,12 @@ _CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 
 
 class ConfigError(Exception):
-    """The config cannot be used; ``lines`` holds one message per problem."""
+    """The config cannot be used; ``lines`` holds one message per problem and ``keys`` the
+    dotted key of each (empty when unknown), so a form can show a message beside its field."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], keys: list[str] | None = None) -> None:
         self.lines = lines
+        self.keys = keys if keys is not None else [""] * len(lines)
         super().__init__("\n".join(lines))
 
 
@@ -97,6 +99,12 @@ def load_config(path: Path) -> LoadedConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file ({exc.strerror})"]) from None
+    return load_config_text(text, path)
+
+
+def load_config_text(text: str, path: Path) -> LoadedConfig:
+    """Parse and validate config ``text`` read from ``path`` (which names it in messages), for
+    a config that is not a local file, such as one fetched from GitLab or being edited."""
     data, lines, problems = _parse_yaml(text)
     if not problems and not isinstance(data, dict):
         problems.append(
@@ -113,7 +121,10 @@ def load_config(path: Path) -> LoadedConfig:
         base, problems = _validate(data)
         problems += _environment_problems(data, problems, merged, warnings)
     if problems or base is None:
-        raise ConfigError([_format(p, lines, str(path)) for p in problems])
+        raise ConfigError(
+            [_format(p, lines, str(path)) for p in problems],
+            [".".join(str(part) for part in p.path) for p in problems],
+        )
     return LoadedConfig(
         path=path,
         base=base,
@@ -273,7 +284,12 @@ def _from_pydantic(err: Mapping[str, Any]) -> Problem:
 
 
 def _allowed_keys(loc: Path_) -> list[str]:
-    """Field names of the model that owns ``loc``."""
+    return sorted(model_keys(loc))
+
+
+def model_keys(loc: Path_) -> list[str]:
+    """Field names of the model that owns ``loc``, in the model's order (empty when ``loc``
+    is not a model, e.g. a free-form mapping)."""
     model: Any = OrganizationConfig
     for part in loc:
         fields = model.model_fields if _is_model(model) else {}
@@ -283,7 +299,7 @@ def _allowed_keys(loc: Path_) -> list[str]:
             model = _unwrap(typing.get_args(model)[1])
         else:
             return []
-    return sorted(model.model_fields) if _is_model(model) else []
+    return list(model.model_fields) if _is_model(model) else []
 
 
 def _is_model(tp: Any) -> bool:

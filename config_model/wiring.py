@@ -98,6 +98,11 @@ def runner_description(config: OrganizationConfig, environment: str, runner_type
     return registration.description or f"{config.organization.name} {environment} {runner_type}"
 
 
+def runner_release_name(runner_type: str) -> str:
+    """The Helm release of a type's manager, and so its Deployment's name."""
+    return f"gitlab-runner-{runner_slug(runner_type)}"
+
+
 def runner_tags(config: OrganizationConfig, runner_type: str) -> list[str]:
     """The job tags a runner type picks up: the configured ones, else the type's slug."""
     tags = getattr(config.runners.types, runner_type).gitlab.tags

@@ -34,6 +34,10 @@ from dashboard.session import Clock, Session, SessionStore, Tokens, cookie_heade
 from dashboard.settings import Settings
 
 SCOPES = "read_user read_api"
+# Step-up (issue 18): an operator's first write asks GitLab for ``api`` as well, so sign-in
+# itself never holds a token that can write.
+WRITE_SCOPE = "api"
+WRITE_SCOPES = f"{SCOPES} {WRITE_SCOPE}"
 LOGIN_COOKIE = "__Host-dashboard-login"
 LOGIN_TTL = 600
 MAX_PENDING = 10_000
@@ -77,6 +81,7 @@ def _challenge(verifier: str) -> str:
 class _Pending:
     verifier: str = field(repr=False)
     next: str
+    scope: str
     binding: str = field(repr=False)
     expires_at: float
 
@@ -93,21 +98,23 @@ class GitLabOAuth:
         self._settings = settings
         self._clock = clock
 
-    def authorize_url(self, *, state: str, verifier: str) -> str:
+    def authorize_url(self, *, state: str, verifier: str, scope: str = SCOPES) -> str:
         query = urlencode(
             {
                 "client_id": self._settings.oauth_client_id,
                 "redirect_uri": self._settings.redirect_uri,
                 "response_type": "code",
                 "state": state,
-                "scope": SCOPES,
+                "scope": scope,
                 "code_challenge": _challenge(verifier),
                 "code_challenge_method": "S256",
             }
         )
         return f"{self._settings.gitlab_url}/oauth/authorize?{query}"
 
-    async def _token(self, grant: dict[str, str]) -> Tokens:
+    async def _token(self, grant: dict[str, str], requested: str) -> Tokens:
+        """Tokens for ``grant``; their scopes are what GitLab says it granted (absent: the
+        ``requested`` ones, RFC 6749 5.1)."""
         form = {
             "client_id": self._settings.oauth_client_id,
             "client_secret": self._settings.oauth_client_secret,
@@ -124,15 +131,17 @@ class GitLabOAuth:
         if response.status_code != 200 or not isinstance(body.get("access_token"), str):
             raise OAuthError(str(body.get("error") or f"HTTP {response.status_code}"))
         lifetime = body.get("expires_in")
+        granted = body.get("scope")
         return Tokens(
+            scopes=frozenset((granted if isinstance(granted, str) else requested).split()),
             access_token=body["access_token"],
             refresh_token=body.get("refresh_token") or grant.get("refresh_token"),
             expires_at=self._clock() + (lifetime if isinstance(lifetime, int) else 7200),
         )
 
-    async def exchange(self, *, code: str, verifier: str) -> Tokens:
+    async def exchange(self, *, code: str, verifier: str, scope: str = SCOPES) -> Tokens:
         grant = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
-        return await self._token(grant)
+        return await self._token(grant, scope)
 
     async def refresh(self, tokens: Tokens) -> Tokens:
         """New tokens; GitLab rotates the refresh token, so the old one is dead after this."""
@@ -140,7 +149,8 @@ class GitLabOAuth:
             raise TokenRejectedError("no refresh token")
         try:
             return await self._token(
-                {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
+                {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
+                " ".join(sorted(tokens.scopes)),
             )
         except OAuthError as exc:
             raise TokenRejectedError(f"refresh refused: {exc}") from None
@@ -217,23 +227,27 @@ class Auth:
         return raw.decode()
 
     async def login(self, request: Request) -> Response:
-        """Start a sign-in: remember state + verifier, bind them to this browser, go to GitLab."""
+        """Start a sign-in: remember state + verifier, bind them to this browser, go to GitLab.
+        ``?scope=api`` is the step-up of a signed-in user whose token cannot write yet."""
         target = safe_next(request.query_params.get("next"))
+        step_up = request.query_params.get("scope") == WRITE_SCOPE
         session: Session | None = request.state.session
-        if session is not None:
+        if session is not None and (not step_up or WRITE_SCOPE in session.tokens.scopes):
             return RedirectResponse(target, status_code=302)
+        scope = WRITE_SCOPES if step_up else SCOPES
         binding = self._binding_of(request) or secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64)
         state = self._remember(
             _Pending(
                 verifier=verifier,
                 next=target,
+                scope=scope,
                 binding=binding,
                 expires_at=self._clock() + LOGIN_TTL,
             )
         )
         response = RedirectResponse(
-            self.oauth.authorize_url(state=state, verifier=verifier), status_code=302
+            self.oauth.authorize_url(state=state, verifier=verifier, scope=scope), status_code=302
         )
         token = self._binding.encrypt_at_time(binding.encode(), int(self._clock())).decode()
         response.headers.append("set-cookie", cookie_header(LOGIN_COOKIE, token, max_age=LOGIN_TTL))
@@ -272,7 +286,9 @@ class Auth:
         if params.get("error") or not params.get("code"):
             return self._failed("GitLab did not grant access (cancelled or refused).", status=403)
         try:
-            tokens = await self.oauth.exchange(code=params["code"], verifier=pending.verifier)
+            tokens = await self.oauth.exchange(
+                code=params["code"], verifier=pending.verifier, scope=pending.scope
+            )
             user_id, username = await self._user(tokens.access_token)
             role = await resolve_role(
                 self._gitlab, self.settings, token=tokens.access_token, user_id=user_id
@@ -283,6 +299,9 @@ class Auth:
         except GitLabUnavailableError as exc:
             log.warning("sign-in failed: GitLab unavailable (%s)", exc)
             return self._failed("GitLab did not answer; try again shortly.", status=502)
+        earlier: Session | None = request.state.session
+        if earlier is not None:  # a step-up replaces the browser's session, never adds one
+            self.sessions.delete(earlier.id)
         session = self.sessions.create(user_id=user_id, username=username, role=role, tokens=tokens)
         log.info("signed in", extra={"user": username, "role": role or "none"})
         response = RedirectResponse(pending.next, status_code=302)

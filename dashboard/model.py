@@ -59,6 +59,11 @@ class Runner:
     contacted_at: datetime | None
     running_jobs: int
     ip_address: str | None
+    # From GET /runners/:id, for drift (None: not reported).
+    run_untagged: bool | None = None
+    locked: bool | None = None
+    access_level: str | None = None
+    maximum_timeout: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +91,11 @@ class Deployment:
     ready: int
     available: int
     updated: int
+    # The Deployment's own metadata and its pod template's container images, for drift: the
+    # chart's ``chart`` label and the stacks' ``attic-iac.io/desired`` annotation.
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

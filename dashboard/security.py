@@ -114,9 +114,15 @@ def _cross_site(scope: Scope, public_url: str) -> bool:
     """A state-changing request another site made the browser send."""
     headers = Headers(scope=scope)
     origin = headers.get("origin")
-    if origin is not None and origin.rstrip("/") != public_url:
+    if origin not in (None, "null") and origin.rstrip("/") != public_url:
         return True
-    return headers.get("sec-fetch-site") not in (None, "same-origin", "none")
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    # Browsers send "Origin: null" for a same-origin form too under our Referrer-Policy
+    # no-referrer (Fetch, "append a request Origin header"), but then also Sec-Fetch-Site,
+    # which no page can forge; "null" without it cannot be told apart from a cross-site one.
+    return origin == "null"
 
 
 class Gate:

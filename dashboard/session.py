@@ -55,6 +55,8 @@ class Tokens:
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
     expires_at: float
+    # What GitLab granted: sign-in asks read_user read_api; an operator's step-up adds api.
+    scopes: frozenset[str] = frozenset()
 
     def expired(self, now: float, *, margin: float = 60.0) -> bool:
         return now >= self.expires_at - margin

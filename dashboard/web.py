@@ -34,6 +34,7 @@ from dashboard.settings import Settings
 from dashboard.sse import EventHub, SseMetrics
 from dashboard.store import FleetStore
 from dashboard.views import render_live
+from dashboard.writes import WriteSide
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +145,21 @@ def create_app(
         )
         for store in stores.values()
     ]
+    # The default pages come with the write side (issue 18): drift, changes, pause/resume.
+    writes = (
+        WriteSide(settings=settings, stores=stores, gitlab=clients.gitlab, metrics=metrics)
+        if pages is None
+        else None
+    )
     routes: list[BaseRoute] = [
         Route("/healthz", _health, methods=["GET"], name="healthz"),
         Route("/readyz", _ready, methods=["GET"], name="readyz"),
         *auth.routes(),
         *(page_routes(hubs=hubs, demo=settings.demo) if pages is None else pages),
+        *(writes.routes() if writes else []),
         static_files(),
     ]
+    collectors = [*collectors, *(writes.collectors() if writes else [])]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -188,6 +197,7 @@ def create_app(
     app.state.sessions = sessions
     app.state.auth = auth
     app.state.hubs = hubs
+    app.state.writes = writes
     return app
 
 

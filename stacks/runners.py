@@ -18,7 +18,12 @@ from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
 from config_model.runners import Budget, Runners, enabled_types, job_namespace_of, runner_slug
-from config_model.wiring import attic_wiring_active, runner_description, runner_tags
+from config_model.wiring import (
+    attic_wiring_active,
+    runner_description,
+    runner_release_name,
+    runner_tags,
+)
 from constructs_lib.attic.pod import HTTP_PORT
 from constructs_lib.kubernetes.namespace_budget import NamespaceBudget, NamespaceBudgetProps
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
@@ -146,7 +151,7 @@ class RunnersStack(TerraformStack):
                 self,
                 f"Runner{_construct_name(name)}",
                 GitLabRunnerProps(
-                    name=f"gitlab-runner-{runner_slug(name)}",
+                    name=runner_release_name(name),
                     namespace=manager_ns,
                     runner_type=name,
                     job_namespace=job_ns,

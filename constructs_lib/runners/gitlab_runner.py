@@ -6,6 +6,7 @@ in another namespace, under that namespace's Pod Security level, quota and polic
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,12 @@ from constructs import Construct
 
 from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
 from constructs_lib.kubernetes.resources import ComputeResources
-from constructs_lib.runners.labels import MANAGER_LABELS, RUNNER_TYPE_LABEL, RUNNER_TYPES
+from constructs_lib.runners.labels import (
+    DESIRED_ANNOTATION,
+    MANAGER_LABELS,
+    RUNNER_TYPE_LABEL,
+    RUNNER_TYPES,
+)
 from constructs_lib.validation import check_dns_label, raise_if_problems
 from constructs_lib.versions import GITLAB_RUNNER_CHART, GITLAB_RUNNER_IMAGE, ImagePin
 
@@ -196,6 +202,22 @@ class GitLabRunner(Construct):
         ).release
 
 
+def desired_stamp(props: GitLabRunnerProps) -> str:
+    """What this manager is declared with, as JSON for :data:`DESIRED_ANNOTATION`: ``chart``
+    in the form of the chart's own ``chart`` label, so the dashboard compares them as text."""
+    chart = f"{GITLAB_RUNNER_CHART.chart}-{GITLAB_RUNNER_CHART.version}"
+    return json.dumps(
+        {
+            "chart": chart,
+            "concurrent": props.concurrent,
+            "image": props.image.ref,
+            "job_namespace": props.job_namespace,
+            "runner_type": props.runner_type,
+        },
+        sort_keys=True,
+    )
+
+
 def runner_values(props: GitLabRunnerProps, pod_labels: Mapping[str, str]) -> dict[str, Any]:
     """Helm values of the chart; no secret among them (the token is in ``runners.secret``)."""
     rules = [*_JOB_RULES, *([_NAMESPACE_RULE] if props.namespace_per_job else [])]
@@ -223,6 +245,7 @@ def runner_values(props: GitLabRunnerProps, pod_labels: Mapping[str, str]) -> di
         # A stopping manager waits for its running jobs, up to the grace period.
         "terminationGracePeriodSeconds": 3600,
         "replicas": props.replicas,
+        "deploymentAnnotations": {DESIRED_ANNOTATION: desired_stamp(props)},
         "rbac": {
             "create": True,
             "clusterWideAccess": props.namespace_per_job,

@@ -7,6 +7,7 @@ them), so cleanup, NetworkPolicies and alerts select exactly the pods runners st
 from __future__ import annotations
 
 __all__ = [
+    "DESIRED_ANNOTATION",
     "JOB_POD_LABELS",
     "MANAGER_LABELS",
     "PART_OF",
@@ -26,6 +27,9 @@ MANAGER_LABELS = {
     "app.kubernetes.io/component": "runner-manager",
 }
 """Labels of every runner manager pod."""
+DESIRED_ANNOTATION = "attic-iac.io/desired"
+"""On each manager Deployment: JSON of what the stack declared for it (chart, image, concurrent,
+job namespace), which the dashboard compares with the Deployment it sees and with the config."""
 JOB_POD_LABELS = {
     "app.kubernetes.io/part-of": PART_OF,
     "app.kubernetes.io/component": "ci-job",

@@ -12,6 +12,7 @@ one place so the three sources tell the same story.
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from config_model.organization import OrganizationConfig
-from config_model.runners import runner_slug
+from config_model.runners import job_namespace_of, runner_slug
 from config_model.wiring import dashboard_namespaces, runner_description, runner_tags
+from dashboard.drift import DESIRED_ANNOTATION
 from dashboard.fakes import k8s_objects as k8s
 from dashboard.fakes.gitlab import FakeGitLab
 from dashboard.fakes.kubernetes import FakeKubernetes
@@ -40,6 +42,9 @@ RUNNING = {"docker": 7, "dind": 2, "nix": 3, "nix_protected": 1, "rocky8": 0, "r
 # Typical queue wait per type, seconds.
 WAIT = {"docker": 4.0, "dind": 25.0, "nix": 9.0, "nix_protected": 2.0, "rocky8": 60.0}
 PROJECTS = ("web", "api", "nixos-config", "tools")
+# What the demo's managers run (and say they were declared with).
+DEMO_CHART = "gitlab-runner-0.92.0"
+DEMO_RUNNER_IMAGE = "docker.io/gitlab/gitlab-runner:alpine-v19.3.1"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +100,7 @@ def build_demo(
     for user, group_level, project_level in (
         ("ada", 50, 40),
         ("grace", 20, 30),
-        ("reader", 40, None),
+        ("reader", 40, 20),  # Reporter on the config project: drift reads organization.yaml
     ):
         gitlab.set_member_access(group_id, users[user], group_level)
         if project_level is not None:
@@ -158,6 +163,7 @@ def _runner(
         paused=name == paused,
         tags=runner_tags(config, name),
         ip_address=f"10.42.{types.index(name)}.17",
+        access_level=getattr(config.runners.types, name).gitlab.access_level,
     )
     if name == offline:
         gitlab.runners[runner_id].contacted_at = start - timedelta(hours=3)
@@ -199,8 +205,10 @@ def _kubernetes(demo: Demo, config: OrganizationConfig, types: list[str], start:
             k8s.deployment(
                 runners.namespace,
                 release,
-                labels={"app": release, "release": release},
+                labels={"app": release, "release": release, "chart": DEMO_CHART},
                 pod_labels=labels,
+                annotations={DESIRED_ANNOTATION: _stamp(config, name)},
+                image=DEMO_RUNNER_IMAGE,
                 replicas=spec.replicas,
                 ready=spec.replicas if healthy else 0,
             ),
@@ -247,6 +255,21 @@ def _kubernetes(demo: Demo, config: OrganizationConfig, types: list[str], start:
             )
     _attic(demo, config, start)
     _events(demo, config, types, start)
+
+
+def _stamp(config: OrganizationConfig, name: str) -> str:
+    """The stacks' annotation on a manager (constructs_lib's ``desired_stamp``): the docker
+    manager was applied before its ``concurrent`` was raised, so the drift page shows it."""
+    spec = getattr(config.runners.types, name)
+    applied = spec.concurrent - 2 if name == "docker" and spec.concurrent > 2 else spec.concurrent
+    stamp = {
+        "chart": DEMO_CHART,
+        "concurrent": applied,
+        "image": DEMO_RUNNER_IMAGE,
+        "job_namespace": job_namespace_of(config.runners, name),
+        "runner_type": name,
+    }
+    return json.dumps(stamp, sort_keys=True)
 
 
 def _attic(demo: Demo, config: OrganizationConfig, start: datetime) -> None:

@@ -68,6 +68,10 @@ class FakeRunner:
     contacted_at: datetime | None
     ip_address: str | None
     runner_type: str = "group_type"
+    run_untagged: bool = False
+    locked: bool = False
+    access_level: str = "not_protected"
+    maximum_timeout: int | None = 10800
 
 
 @dataclass
@@ -270,6 +274,7 @@ class GitLabState:
         version: str | None = "18.6.1",
         ip_address: str | None = "10.42.0.17",
         runner_type: str = "group_type",
+        access_level: str = "not_protected",
     ) -> int:
         with self.lock:
             owner = self.group(group) if group is not None else None
@@ -284,6 +289,7 @@ class GitLabState:
                 contacted_at=None if status == "never_contacted" else self.now(),
                 ip_address=ip_address,
                 runner_type=runner_type,
+                access_level=access_level,
             )
             self.runners[runner.id] = runner
             return runner.id

@@ -52,6 +52,8 @@ def deployment(
     *,
     labels: Mapping[str, str] | None = None,
     pod_labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    image: str = "example",
     replicas: int = 1,
     ready: int = 1,
     available: int | None = None,
@@ -68,13 +70,17 @@ def deployment(
     status["observedGeneration"] = 1
     selector = {"app": name}
     return {
-        "metadata": {**_meta(namespace, name, labels), "generation": 1},
+        "metadata": {
+            **_meta(namespace, name, labels),
+            "generation": 1,
+            **({"annotations": dict(annotations)} if annotations else {}),
+        },
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": {**selector, **dict(pod_labels or {})}},
-                "spec": {"containers": [{"name": "main", "image": "example"}]},
+                "spec": {"containers": [{"name": "main", "image": image}]},
             },
         },
         "status": status,

@@ -8,7 +8,7 @@ calls, so a big group's other runners are listed but not polled one by one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from dashboard.gitlab_client import GitLabClient, GitLabError
@@ -57,19 +57,21 @@ async def _runner(
     """A matched runner's detail and jobs (running ones and the newest few)."""
     runner_id = int(listed["id"])
 
-    async def call(coro: Awaitable[T]) -> T:
+    async def call(make: Callable[[], Awaitable[T]]) -> T:
+        # The call is made once a slot is free: a coroutine made earlier and cancelled
+        # while waiting would never be awaited (a RuntimeWarning at shutdown).
         async with limit:
-            return await coro
+            return await make()
 
     detail, running, recent = await asyncio.gather(
-        call(client.runner(runner_id)),
-        call(client.runner_jobs(runner_id, status="running")),
-        call(client.runner_jobs(runner_id, limit=recent_jobs)),
+        call(lambda: client.runner(runner_id)),
+        call(lambda: client.runner_jobs(runner_id, status="running")),
+        call(lambda: client.runner_jobs(runner_id, limit=recent_jobs)),
     )
     version, ip_address = detail.get("version"), detail.get("ip_address")
     if (not version or not ip_address) and detail.get("contacted_at"):
         # Newer GitLabs keep these per manager (system id); show the newest manager's.
-        managers = await call(client.runner_managers(runner_id))
+        managers = await call(lambda: client.runner_managers(runner_id))
         newest = max(managers, key=lambda m: str(m.get("contacted_at") or ""), default={})
         version = version or newest.get("version")
         ip_address = ip_address or newest.get("ip_address")
@@ -84,9 +86,21 @@ async def _runner(
         contacted_at=parse_time(detail.get("contacted_at")),
         running_jobs=len(running),
         ip_address=str(ip_address) if ip_address else None,
+        run_untagged=_flag(detail.get("run_untagged")),
+        locked=_flag(detail.get("locked")),
+        access_level=str(detail["access_level"]) if detail.get("access_level") else None,
+        maximum_timeout=_whole(detail.get("maximum_timeout")),
     )
     jobs = {int(raw["id"]): _job(raw, runner_id, runner_type) for raw in [*recent, *running]}
     return runner, list(jobs.values())
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _listed_only(listed: dict[str, Any]) -> Runner:

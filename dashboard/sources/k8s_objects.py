@@ -18,6 +18,9 @@ PART_OF = "gitlab-runners"
 RUNNER_TYPE_LABEL = "attic-iac/runner-type"
 MANAGER_LABELS = {PART_OF_LABEL: PART_OF, COMPONENT_LABEL: "runner-manager"}
 JOB_POD_LABELS = {PART_OF_LABEL: PART_OF, COMPONENT_LABEL: "ci-job"}
+# Only our own annotations are kept (drift reads the stacks' stamp); others, such as kubectl's
+# last-applied-configuration, can be large and say nothing the dashboard shows.
+OWN_ANNOTATIONS = "attic-iac.io/"
 
 
 def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
@@ -49,6 +52,8 @@ def deployment(obj: Mapping[str, Any]) -> Deployment:
     puts ``podLabels`` only there, from its pod template's."""
     meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
     template = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    annotations = meta.get("annotations") or {}
     return Deployment(
         namespace=meta["namespace"],
         name=meta["name"],
@@ -57,6 +62,11 @@ def deployment(obj: Mapping[str, Any]) -> Deployment:
         ready=_int(status.get("readyReplicas")),
         available=_int(status.get("availableReplicas")),
         updated=_int(status.get("updatedReplicas")),
+        labels={str(k): str(v) for k, v in _labels(obj).items()},
+        annotations={
+            str(k): str(v) for k, v in annotations.items() if str(k).startswith(OWN_ANNOTATIONS)
+        },
+        images=tuple(str(c["image"]) for c in containers if c.get("image")),
     )
 
 
