@@ -287,13 +287,15 @@ def test_an_invalid_desired_config_is_a_problem_not_a_crash(example_synth):
     state = live_state(example_synth, "dev")
     text = TEXT.replace("rocky8: {concurrent: 4}", "rocky8: {concurrent: many}")
 
+    line = text.splitlines().index("    rocky8: {concurrent: many}") + 1
+
     report = report_for(state, text)
 
     assert report.items == ()
     assert report.count == 1
     assert report.problems == (
         "runners.types.rocky8.concurrent: input should be a valid integer, unable to parse "
-        "string as an integer (got 'many') [config/organization.yaml:214]",
+        f"string as an integer (got 'many') [config/organization.yaml:{line}]",
     )
     value = METRICS.registry.get_sample_value(
         "attic_iac_dashboard_drift_items", {"environment": "dev", "kind": "config"}
