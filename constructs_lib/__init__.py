@@ -1,4 +1,5 @@
-"""Reusable cdktf constructs for an Attic cache, GitLab runners and their platform on Kubernetes.
+"""Reusable cdktf constructs for an Attic cache, GitLab runners, their dashboard and their
+platform on Kubernetes.
 
 Installed as ``attic-iac-constructs``; the import name is ``constructs_lib``. Each construct takes
 ``(scope, construct_id, props)`` with a frozen, keyword-only props dataclass whose docstring
@@ -15,13 +16,15 @@ The package root imports nothing heavy: provider classes are imported by the con
 that use them, so importing one construct never loads an unrelated provider. The AWS, Cloudflare
 and GitLab providers are extras (``attic-iac-constructs[aws]``, ``[cloudflare]``, ``[gitlab]``),
 needed only by :mod:`~constructs_lib.storage.aws_s3_bucket`,
-:mod:`~constructs_lib.dns.cloudflare_records` and :mod:`~constructs_lib.runners.runner_token`.
+:mod:`~constructs_lib.dns.cloudflare_records`, :mod:`~constructs_lib.runners.runner_token` and
+:mod:`~constructs_lib.dashboard.oauth_application`.
 """
 
 __all__ = [
     "__version__",
     "attic",
     "bazel",
+    "dashboard",
     "dns",
     "helm",
     "kubernetes",

@@ -20,6 +20,8 @@ from constructs import Construct
 from constructs_lib.kubernetes.role_grant import grant_role
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = ["DashboardReadAccess", "DashboardReadAccessProps"]
+
 READ_VERBS = ("get", "list", "watch")
 # (API group, resources) the app reads in every watched namespace.
 WATCHED_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -82,9 +84,34 @@ def rule_problems(group: str, resources: Sequence[str], verbs: Sequence[str]) ->
 class DashboardReadAccess(Construct):
     """Read-only Roles for the dashboard's ServiceAccount, one per watched namespace.
 
+    Creates, in each of ``namespaces``, a Role ``name`` granting ``get``, ``list`` and ``watch``
+    on the kinds the app reads (plus ConfigMaps in ``config_map_namespaces``), with child id
+    ``Role-<namespace>``, and a RoleBinding ``name`` to the ServiceAccount
+    (``RoleBinding-<namespace>``). The namespaces must exist; the ServiceAccount need not yet.
+
     Attributes:
         rules: namespace -> (API group, resources) granted there, for review and tests.
         resources: every Role and RoleBinding, for ``depends_on``.
+
+    Example:
+        ```python
+        from constructs_lib.dashboard.read_access import (
+            DashboardReadAccess,
+            DashboardReadAccessProps,
+        )
+
+        access = DashboardReadAccess(
+            stack,
+            "ReadAccess",
+            DashboardReadAccessProps(
+                account="runner-dashboard",
+                account_namespace="runner-dashboard",
+                namespaces=["gitlab-runners", "gitlab-runner-jobs", "attic"],
+                config_map_namespaces=["gitlab-runners"],
+            ),
+        )
+        access.resources  # RunnerDashboardProps.depends_on
+        ```
     """
 
     def __init__(

@@ -42,9 +42,22 @@ from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.structs import literal_text, to_struct
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = [
+    "HTTP_PORT",
+    "METRICS_PORT",
+    "METRICS_PORT_NAME",
+    "STICKY_COOKIE",
+    "RunnerDashboard",
+    "RunnerDashboardProps",
+    "pod_labels",
+]
+
 HTTP_PORT = 8080
+"""The app's port (pages, probes, sign-in): the Service's, so the Ingress's ``service_port``."""
 METRICS_PORT = 9090
+"""The pods' ``/metrics`` port, deliberately not on the Service: let Prometheus reach the pods."""
 METRICS_PORT_NAME = "metrics"
+"""The metrics port's name, which a PodMonitor names."""
 UID = 10001  # the image's non-root user
 CONFIG_DIR = "/etc/attic-iac"
 CONFIG_FILE = "organization.yaml"
@@ -61,6 +74,10 @@ FIXED_ENV = {
 }
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 STICKY_COOKIE = "dashboard_pod"
+"""The cookie that pins a browser to one pod when there are several (sessions live in each pod's
+memory): ``WebIngressProps.sticky_cookie`` for nginx,
+:func:`~constructs_lib.kubernetes.web_ingress.traefik_sticky_service_annotations` in
+``RunnerDashboardProps.service_annotations`` for Traefik."""
 
 
 def pod_labels(name: str) -> dict[str, str]:
@@ -116,6 +133,16 @@ class RunnerDashboardProps:
 class RunnerDashboard(Construct):
     """ServiceAccount, ConfigMap, Secret, Deployment (+ PDB) and Service of the dashboard.
 
+    Creates, all named ``name`` unless said otherwise: the ServiceAccount (child id
+    ``ServiceAccount``), the ConfigMap ``<name>-config`` holding ``organization.yaml``
+    (``Config``), the session key, a ``random_password`` (``SessionKey``; needs the random
+    provider in the stack), the Secret with the three secret files (``Secret``), the Deployment
+    (``Deployment``), a PodDisruptionBudget (``DisruptionBudget``) when ``replicas`` is above
+    one, and the ClusterIP Service on :data:`HTTP_PORT` (``Service``). The namespace must exist.
+    The pods read the cluster with the ServiceAccount's token: grant that with
+    :class:`~constructs_lib.dashboard.read_access.DashboardReadAccess`, and let their egress
+    reach the Kubernetes API, GitLab and Prometheus in a default-deny namespace.
+
     Attributes:
         labels: selector labels of the pods (for NetworkPolicies and the PodMonitor).
         service_account_name: the ServiceAccount its Roles bind.
@@ -123,6 +150,42 @@ class RunnerDashboard(Construct):
         deployment: the Deployment.
         secret: the Secret mounted as files.
         config_checksum: SHA-256 of ``config_text`` (the pod template's annotation).
+
+    Example:
+        ```python
+        from cdktf import TerraformVariable
+
+        from constructs_lib.dashboard.runner_dashboard import (
+            RunnerDashboard,
+            RunnerDashboardProps,
+        )
+
+
+        def sensitive(name: str) -> str:
+            return TerraformVariable(stack, name, type="string", sensitive=True).string_value
+
+
+        dashboard = RunnerDashboard(
+            stack,
+            "Dashboard",
+            RunnerDashboardProps(
+                namespace="runner-dashboard",
+                image="registry.example.com/acme/dashboard@sha256:" + "0" * 64,
+                settings={
+                    "DASHBOARD_ENVIRONMENT": "production",
+                    "DASHBOARD_PUBLIC_URL": "https://runners.example.com",
+                    "DASHBOARD_GITLAB_URL": "https://gitlab.example.com",
+                    "DASHBOARD_GITLAB_GROUP": "acme",
+                    "DASHBOARD_OAUTH_CLIENT_ID": "0123456789abcdef",
+                },
+                config_text="organization: {name: acme}",  # your organization.yaml
+                oauth_client_secret=sensitive("dashboard_oauth_client_secret"),
+                gitlab_read_token=sensitive("dashboard_gitlab_read_token"),
+                replicas=2,
+            ),
+        )
+        dashboard.service_name  # WebIngressProps.service_name
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: RunnerDashboardProps) -> None:

@@ -49,7 +49,15 @@ from constructs_lib.kubernetes.structs import to_struct
 from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
-__all__ = ["ACME_SOLVER_PORT", "Controller", "Route", "WebIngress", "WebIngressProps"]
+__all__ = [
+    "ACME_SOLVER_PORT",
+    "Controller",
+    "Route",
+    "Traffic",
+    "WebIngress",
+    "WebIngressProps",
+    "traefik_sticky_service_annotations",
+]
 
 Controller = Literal["traefik", "nginx"]
 """The ingress controllers :class:`WebIngress` writes settings for."""
@@ -74,6 +82,8 @@ _NGINX = {"uploads": NGINX_STREAMING, "events": NGINX_EVENTS}
 _TRAEFIK_TLS = "traefik.ingress.kubernetes.io/router.tls"
 _TRAEFIK_STICKY = "traefik.ingress.kubernetes.io/service.sticky.cookie"
 Traffic = Literal["uploads", "events"]
+"""What a :class:`WebIngress` carries: ``"uploads"`` (large, slow request bodies) or
+``"events"`` (server-sent events: unbuffered, long-lived responses, small request bodies)."""
 
 
 def traefik_sticky_service_annotations(cookie: str) -> dict[str, str]:
@@ -161,13 +171,15 @@ class WebIngressProps:
 
 
 class WebIngress(Construct):
-    """Ingress with a cert-manager certificate and upload-safe settings for its controller,
-    plus one for the rate-limited prefixes.
+    """Ingress with a cert-manager certificate (or an existing TLS Secret) and upload- or
+    event-stream-safe settings for its controller, plus one for the rate-limited prefixes.
 
     Creates the Ingress (child id ``Default``, so the construct's own address), a second Ingress
     ``<name>-limited`` and its Traefik Middleware (``Limited``, ``RateLimit``) when ``rate_limit``
     is set, and the NetworkPolicy ``<name>-acme-http01`` (``AcmeSolverPolicy``) when
-    ``acme_http01`` is.
+    ``acme_http01`` is and the certificate comes from ``cluster_issuer``. ``traffic`` and
+    ``sticky_cookie`` change only nginx's annotations (Traefik takes stickiness from the
+    Service: :func:`traefik_sticky_service_annotations`).
 
     Attributes:
         ingress: the main Ingress (no limit).

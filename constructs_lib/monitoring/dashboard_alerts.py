@@ -29,13 +29,25 @@ from constructs_lib.monitoring.prometheus_rule import (
 )
 from constructs_lib.validation import check_dns_label, raise_if_problems
 
+__all__ = [
+    "DRIFT_ITEMS",
+    "METRICS",
+    "SOURCE_UP",
+    "DashboardAlerts",
+    "DashboardAlertsProps",
+    "dashboard_rule_groups",
+]
+
 SOURCE_UP = "attic_iac_dashboard_source_up"
+"""The app's gauge per data source: 1 while it answers, 0 while it fails."""
 DRIFT_ITEMS = "attic_iac_dashboard_drift_items"
+"""The app's gauge of the differences its drift check found, per environment and kind."""
 METRICS: Mapping[str, str] = {
     "up": "Prometheus scrape health of each dashboard pod",
     SOURCE_UP: "gauge {source}: 1 answering, 0 failing (the dashboard's /metrics)",
     DRIFT_ITEMS: "gauge {environment, kind}: drift found by the dashboard's check",
 }
+"""Every series the rules read, with what it means."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -66,7 +78,8 @@ class DashboardAlertsProps:
 
 
 def dashboard_rule_groups(props: DashboardAlertsProps) -> list[dict[str, Any]]:
-    """The dashboard's rule group."""
+    """The dashboard's rule group (``runner-dashboard``), as plain data; the props are not
+    validated here (:class:`DashboardAlerts` validates them)."""
     job = f'job="{props.scrape_job}"'
     ns = props.namespace
     return [
@@ -122,8 +135,31 @@ def dashboard_rule_groups(props: DashboardAlertsProps) -> list[dict[str, Any]]:
 class DashboardAlerts(Construct):
     """The dashboard's PrometheusRule.
 
+    Creates a :class:`~constructs_lib.monitoring.prometheus_rule.PrometheusRule` (child id
+    ``Rule``) with the group of :func:`dashboard_rule_groups`: ``RunnerDashboardDown``,
+    ``RunnerDashboardSourceFailing`` and ``RunnerDashboardDriftPersists``, all ``warning``.
+
     Attributes:
         groups: the rule groups applied.
+
+    Example:
+        ```python
+        from constructs_lib.monitoring.dashboard_alerts import (
+            DashboardAlerts,
+            DashboardAlertsProps,
+        )
+
+        DashboardAlerts(
+            stack,
+            "DashboardAlerts",
+            DashboardAlertsProps(
+                name="runner-dashboard",
+                namespace="runner-dashboard",
+                scrape_job="runner-dashboard/runner-dashboard",
+                drift_for="4h",
+            ),
+        )
+        ```
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: DashboardAlertsProps) -> None:

@@ -124,8 +124,11 @@ class GitLabRunner(Construct):
     Creates the gitlab-runner chart's release (child id ``Release``) in ``namespace``: a
     non-root, read-only manager Deployment with metrics on :data:`METRICS_PORT`, and the chart's
     Role in ``job_namespace`` limited to what the Kubernetes executor needs (plus creating and
-    deleting namespaces with ``namespace_per_job``). The token Secret must exist; make it with
-    :class:`~constructs_lib.runners.runner_token.GitLabRunnerToken` or yourself.
+    deleting namespaces with ``namespace_per_job``). The Deployment carries
+    :data:`~constructs_lib.runners.labels.DESIRED_ANNOTATION`: JSON of the chart, image,
+    ``concurrent``, job namespace and runner type it was declared with. The token Secret must
+    exist; make it with :class:`~constructs_lib.runners.runner_token.GitLabRunnerToken` or
+    yourself.
 
     Attributes:
         pod_labels: labels of the manager pods (for NetworkPolicies and the PodMonitor).

@@ -4,6 +4,10 @@ address inventory (``tests/library/addresses.json``, see ``test_construct_addres
 Each case builds its construct directly under a stack of its own with a fixed construct id, as
 a user would. Regenerate the inventory after an intended change with
 ``.venv/bin/python -m tests.library.construct_cases --write``.
+
+Long because it is one table with a case for every public construct (the test requires them
+all), each with the props that switch its optional children on; split, a new construct's case
+would have no single place to go.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from constructs_lib.attic.token_rotation import (
     TokenSpec,
 )
 from constructs_lib.bazel.bazel_remote import BazelRemote, BazelRemoteProps
+from constructs_lib.dashboard.read_access import DashboardReadAccess, DashboardReadAccessProps
+from constructs_lib.dashboard.runner_dashboard import RunnerDashboard, RunnerDashboardProps
 from constructs_lib.helm.pinned_release import PinnedHelmRelease, PinnedHelmReleaseProps
 from constructs_lib.kubernetes.custom_resource import CustomResource, CustomResourceProps
 from constructs_lib.kubernetes.ingress_allow_policy import (
@@ -46,6 +52,7 @@ from constructs_lib.kubernetes.resources import ComputeResources
 from constructs_lib.kubernetes.secure_namespace import SecureNamespace, SecureNamespaceProps
 from constructs_lib.kubernetes.traffic_policy import Peer, Rule, TrafficPolicy, TrafficPolicyProps
 from constructs_lib.kubernetes.web_ingress import Route, WebIngress, WebIngressProps
+from constructs_lib.monitoring.dashboard_alerts import DashboardAlerts, DashboardAlertsProps
 from constructs_lib.monitoring.pod_monitor import PodMonitor, PodMonitorProps
 from constructs_lib.monitoring.prometheus_rule import PrometheusRule, PrometheusRuleProps
 from constructs_lib.monitoring.runner_alerts import RunnerAlerts, RunnerAlertsProps
@@ -155,6 +162,21 @@ def _cloudflare(scope: Construct) -> object:
     )
 
 
+def _oauth_application(scope: Construct) -> object:
+    from constructs_lib.dashboard.oauth_application import (
+        DashboardOAuthApplication,
+        DashboardOAuthApplicationProps,
+    )
+
+    return DashboardOAuthApplication(
+        scope,
+        "OAuthApplication",
+        DashboardOAuthApplicationProps(
+            name="Acme runner dashboard", public_url="https://runners.example.com"
+        ),
+    )
+
+
 CASES: dict[str, Case] = {
     # kubernetes
     "SecureNamespace": lambda s: SecureNamespace(
@@ -207,6 +229,22 @@ CASES: dict[str, Case] = {
             cluster_issuer="letsencrypt",
             rate_limit=RateLimitProps(average=10, burst=20, paths=("/_api/",)),
             routes=(Route(path="/x/", service_name="other"),),
+        ),
+    ),
+    "WebIngress-events-tls-secret": lambda s: WebIngress(
+        s,
+        "Ingress",
+        WebIngressProps(
+            name="events",
+            namespace="ns",
+            host="events.example.com",
+            service_name="events",
+            service_port=8080,
+            controller="nginx",
+            controller_namespace="ingress-nginx",
+            tls_secret="events-tls",
+            traffic="events",
+            sticky_cookie="pod",
         ),
     ),
     # helm and platform
@@ -362,6 +400,31 @@ CASES: dict[str, Case] = {
         ),
     ),
     "CloudflareRecords": _cloudflare,
+    # dashboard
+    "RunnerDashboard": lambda s: RunnerDashboard(
+        s,
+        "Dashboard",
+        RunnerDashboardProps(
+            namespace="dashboard",
+            image="registry.example.com/dashboard@sha256:" + "0" * 64,
+            settings={"DASHBOARD_ENVIRONMENT": "dev"},
+            config_text="organization: {name: acme}\n",
+            oauth_client_secret=_secret(s, "oauth_client_secret"),
+            gitlab_read_token=_secret(s, "gitlab_read_token"),
+            replicas=2,
+        ),
+    ),
+    "DashboardReadAccess": lambda s: DashboardReadAccess(
+        s,
+        "ReadAccess",
+        DashboardReadAccessProps(
+            account="runner-dashboard",
+            account_namespace="dashboard",
+            namespaces=["runners", "jobs"],
+            config_map_namespaces=["runners"],
+        ),
+    ),
+    "DashboardOAuthApplication": _oauth_application,
     # monitoring
     "PodMonitor": lambda s: PodMonitor(
         s, "Monitor", PodMonitorProps(name="m", namespace="ns", pod_labels={"a": "b"})
@@ -374,6 +437,11 @@ CASES: dict[str, Case] = {
             namespace="ns",
             groups=[{"name": "g", "rules": [{"record": "a:b", "expr": "up"}]}],
         ),
+    ),
+    "DashboardAlerts": lambda s: DashboardAlerts(
+        s,
+        "DashboardAlerts",
+        DashboardAlertsProps(name="dashboard", namespace="ns", scrape_job="ns/dashboard"),
     ),
     "RunnerAlerts": lambda s: RunnerAlerts(
         s,
