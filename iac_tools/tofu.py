@@ -11,7 +11,9 @@ What it adds to calling ``tofu`` by hand, each a mistake seen in real pipelines:
 - a held state lock is explained with the way out;
 - a plan or destroy missing a required input (``TF_VAR_<name>``, e.g. the dashboard's image
   digest) stops before OpenTofu starts, naming every missing variable;
-- ``--all`` walks an environment's stacks in dependency order (backwards for ``destroy``).
+- ``--all`` walks an environment's stacks in dependency order (backwards for ``destroy``);
+  ``--except KIND`` leaves a kind out of that walk (the pipeline applies the dashboard, a leaf,
+  in a job of its own after the rest).
 
 The stacks and the environment it reads are in :mod:`iac_tools.tofu_inputs`; this module runs
 OpenTofu. Standard library only: CI runs it as ``python3 -m iac_tools.tofu`` in the OpenTofu
@@ -45,6 +47,7 @@ from iac_tools.tofu_inputs import (
     missing_inputs,
     state_credentials,
 )
+from stacks.stack_kinds import STACK_KINDS, split_stack_id
 
 EXIT_BAD_INPUT = 2
 EXIT_FROZEN = 3
@@ -91,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="every stack of --env, in dependency order"
     )
     parser.add_argument("--env", help="the environment for --all")
+    parser.add_argument(
+        "--except",
+        dest="excluded",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="with --all: leave out the stack of this kind (repeatable), e.g. --except dashboard",
+    )
     parser.add_argument(
         "--outdir", type=Path, help="synthesized output (default: $CDKTF_OUTDIR or cdktf.out)"
     )
@@ -144,12 +155,14 @@ def _targets(args: argparse.Namespace) -> list[Stack]:
             raise DriverError("unlock takes one stack and its lock ID, not --all")
         if not args.env:
             raise DriverError("--all needs --env ENV")
-        chosen = environment_stacks(stacks, args.env)
+        chosen = _leave_out(environment_stacks(stacks, args.env), args.excluded, args.env)
         if args.verb == "destroy":
             chosen.reverse()
         return chosen
     if args.env:
         raise DriverError("--env only goes with --all")
+    if args.excluded:
+        raise DriverError("--except only goes with --all")
     if args.stack is None:
         raise DriverError(f"name a stack (one of: {', '.join(stacks)}) or use --all --env ENV")
     if args.stack not in stacks:
@@ -160,6 +173,25 @@ def _targets(args: argparse.Namespace) -> list[Stack]:
     if args.verb == "unlock" and not args.lock_id:
         raise DriverError("unlock needs the lock ID: attic-iac tofu unlock <stack> <LOCK_ID>")
     return [stacks[args.stack]]
+
+
+def _leave_out(chosen: list[Stack], excluded: Sequence[str], environment: str) -> list[Stack]:
+    """``chosen`` without the stacks of the ``--except`` kinds, in the same order."""
+    kinds = [kind.name for kind in STACK_KINDS]
+    unknown = [kind for kind in excluded if kind not in kinds]
+    if unknown:
+        raise DriverError(
+            *(f"--except: unknown kind {kind!r} (allowed: {', '.join(kinds)})" for kind in unknown)
+        )
+    kept = [stack for stack in chosen if _kind(stack) not in excluded]
+    if not kept:
+        raise DriverError(f"--except leaves no stack of {environment!r} to run")
+    return kept
+
+
+def _kind(stack: Stack) -> str | None:
+    parts = split_stack_id(stack.name)
+    return parts[0] if parts else None
 
 
 def _init_args(stack: Stack, credentials: Credentials) -> tuple[list[str], str]:

@@ -151,7 +151,6 @@ class DashboardStack(TerraformStack):
                 account=NAME,
                 account_namespace=dashboard.namespace,
                 namespaces=watched,
-                config_map_namespaces=[config.runners.namespace],
                 labels=pod_labels(NAME),
             ),
         )

@@ -1,11 +1,11 @@
 """What the runner dashboard may read in the cluster: a Role and RoleBinding per watched
 namespace, ``get``/``list``/``watch`` on exactly the kinds the app lists and watches.
 
-The app reads pods, events, deployments, replicasets and horizontalpodautoscalers in every
-watched namespace, and the runner managers' config ConfigMaps in the managers' namespace (the
-drift check compares them with the config). Never Secrets, never a wildcard, never a write
-verb, and no ClusterRole: nothing it reads is cluster-scoped. The constructor refuses rules
-that break this, so a later edit cannot widen the grant quietly.
+The app (``dashboard.sources.kubernetes``, its only Kubernetes client) lists and watches pods,
+events, deployments and horizontalpodautoscalers in every watched namespace, and nothing else:
+a test holds :data:`WATCHED_KINDS` equal to the app's ``READ_RESOURCES``. Never Secrets, never
+a wildcard, never a write verb, and no ClusterRole: nothing it reads is cluster-scoped. The
+constructor refuses rules that break this, so a later edit cannot widen the grant quietly.
 """
 
 from __future__ import annotations
@@ -26,11 +26,9 @@ READ_VERBS = ("get", "list", "watch")
 # (API group, resources) the app reads in every watched namespace.
 WATCHED_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("", ("pods", "events")),
-    ("apps", ("deployments", "replicasets")),
+    ("apps", ("deployments",)),
     ("autoscaling", ("horizontalpodautoscalers",)),
 )
-# Read only where the runner managers run.
-CONFIG_MAP_KIND: tuple[str, tuple[str, ...]] = ("", ("configmaps",))
 FORBIDDEN_RESOURCES = frozenset({"secrets", "*"})
 
 
@@ -42,8 +40,6 @@ class DashboardReadAccessProps:
         account: the dashboard's ServiceAccount.
         account_namespace: its namespace.
         namespaces: the namespaces it watches (at least one).
-        config_map_namespaces: those of ``namespaces`` where it also reads ConfigMaps.
-            Default - none.
         name: name of every Role and RoleBinding. Default ``"runner-dashboard-read"``.
         labels: labels on them. Default - none.
         depends_on: what the Roles wait for (e.g. namespaces this stack does not create by
@@ -53,15 +49,9 @@ class DashboardReadAccessProps:
     account: str
     account_namespace: str
     namespaces: Sequence[str]
-    config_map_namespaces: Sequence[str] = ()
     name: str = "runner-dashboard-read"
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[ITerraformDependable] = ()
-
-
-def read_rules(with_config_maps: bool) -> list[tuple[str, tuple[str, ...]]]:
-    """(API group, resources) granted in one namespace."""
-    return [*WATCHED_KINDS, *([CONFIG_MAP_KIND] if with_config_maps else [])]
 
 
 def rule_problems(group: str, resources: Sequence[str], verbs: Sequence[str]) -> list[str]:
@@ -118,21 +108,13 @@ class DashboardReadAccess(Construct):
         self, scope: Construct, construct_id: str, props: DashboardReadAccessProps
     ) -> None:
         super().__init__(scope, construct_id)
-        self.rules = {
-            namespace: read_rules(namespace in props.config_map_namespaces)
-            for namespace in props.namespaces
-        }
+        self.rules = {namespace: list(WATCHED_KINDS) for namespace in props.namespaces}
         raise_if_problems(
             "DashboardReadAccess",
             [
                 check_dns_label("name", props.name),
                 "" if props.namespaces else "namespaces: at least one is required",
                 *(check_dns_label("namespaces", namespace) for namespace in props.namespaces),
-                *(
-                    f"config_map_namespaces: {namespace!r} is not one of the watched namespaces"
-                    for namespace in props.config_map_namespaces
-                    if namespace not in props.namespaces
-                ),
                 *(
                     problem
                     for granted in self.rules.values()

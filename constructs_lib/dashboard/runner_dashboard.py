@@ -373,7 +373,7 @@ def _pod_spec(
     }
     spec: dict[str, Any] = {
         "service_account_name": account,
-        # The app lists and watches pods, events, deployments, replicasets and HPAs through
+        # The app lists and watches pods, events, deployments and HPAs through
         # the Kubernetes API with this token (read-only Roles in the watched namespaces).
         "automount_service_account_token": True,
         # A Service named dashboard would inject DASHBOARD_PORT=tcp://... into the settings.

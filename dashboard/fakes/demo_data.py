@@ -139,9 +139,8 @@ def build_demo(
 
 def _rbac(config: OrganizationConfig) -> dict[str, list[str]]:
     """What the dashboard's service account may read: the stack's Roles."""
-    watched = dashboard_namespaces(config)
-    kinds = ("pods", "events", "deployments", "replicasets", "horizontalpodautoscalers")
-    return {**dict.fromkeys(kinds, watched), "configmaps": [config.runners.namespace]}
+    kinds = ("pods", "events", "deployments", "horizontalpodautoscalers")
+    return dict.fromkeys(kinds, dashboard_namespaces(config))
 
 
 def _runner(

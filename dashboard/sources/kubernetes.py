@@ -37,6 +37,20 @@ WATCHED: dict[str, tuple[str, str, dict[str, str]]] = {
     "deployments": ("/apis/apps/v1", "deployments", {}),
     "horizontalpodautoscalers": ("/apis/autoscaling/v2", "hpas", {}),
 }
+
+
+def api_group(prefix: str) -> str:
+    """The API group of an API path prefix: ``""`` (core) for ``/api/v1``, else ``<group>`` of
+    ``/apis/<group>/<version>``."""
+    return prefix.split("/")[2] if prefix.startswith("/apis/") else ""
+
+
+# (API group, resource) of everything this collector lists and watches in every watched
+# namespace: exactly what the dashboard stack's Roles grant, nothing more (a test holds the two
+# equal). The dashboard reads nothing else from the Kubernetes API.
+READ_RESOURCES: frozenset[tuple[str, str]] = frozenset(
+    (api_group(prefix), resource) for resource, (prefix, _, _) in WATCHED.items()
+)
 MAX_EVENTS = 50
 
 

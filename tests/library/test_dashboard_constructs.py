@@ -85,19 +85,22 @@ def test_the_config_reaches_the_configmap_as_written():
     assert config_map["data"]["organization.yaml"] == "a: $${not_terraform} %%{x}\n"
 
 
-def test_read_access_refuses_configmaps_outside_the_watched_namespaces():
+def test_read_access_needs_valid_watched_namespaces():
     with pytest.raises(PropsError) as info:
         DashboardReadAccess(
             _stack(),
             "R",
-            DashboardReadAccessProps(
-                account="a", account_namespace="d", namespaces=[], config_map_namespaces=["x"]
-            ),
+            DashboardReadAccessProps(account="a", account_namespace="d", namespaces=[]),
         )
-    assert info.value.problems == [
-        "namespaces: at least one is required",
-        "config_map_namespaces: 'x' is not one of the watched namespaces",
-    ]
+    assert info.value.problems == ["namespaces: at least one is required"]
+    with pytest.raises(PropsError) as info:
+        DashboardReadAccess(
+            _stack(),
+            "R",
+            DashboardReadAccessProps(account="a", account_namespace="d", namespaces=["Bad_NS"]),
+        )
+    assert len(info.value.problems) == 1
+    assert "Bad_NS" in info.value.problems[0]
 
 
 def test_the_rule_check_names_secrets_wildcards_and_writes():

@@ -1,6 +1,7 @@
 """dashboard-<env>'s grants: read-only Roles in exactly the watched namespaces, on exactly the
-kinds the app reads, bound to its ServiceAccount alone; and a check that fails when someone
-widens them (Secrets, a wildcard, a write verb, a ClusterRole)."""
+kinds the app reads (the app's own list, so the two cannot drift apart), bound to its
+ServiceAccount alone; and a check that fails when someone widens them (Secrets, a wildcard, a
+write verb, a ClusterRole)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,11 @@ import pytest
 
 from config_model.loader import ResolvedEnvironment
 from config_model.wiring import dashboard_namespaces
-from constructs_lib.dashboard.read_access import READ_VERBS
-from tests.support.synth_output import resources
+from constructs_lib.dashboard.read_access import READ_VERBS, WATCHED_KINDS
+from dashboard.sources.kubernetes import READ_RESOURCES
+from tests.support.synth_output import SynthOutput, resources
 
 Stacks = list[tuple[str, ResolvedEnvironment, dict[str, Any]]]
-
-# Exactly what the app reads, by namespace role (its contract): never more.
-WATCHED = {
-    ("", "pods"),
-    ("", "events"),
-    ("apps", "deployments"),
-    ("apps", "replicasets"),
-    ("autoscaling", "horizontalpodautoscalers"),
-}
-CONFIG_MAPS = ("", "configmaps")
 
 
 def rbac_problems(doc: dict[str, Any]) -> list[str]:
@@ -48,6 +40,31 @@ def rbac_problems(doc: dict[str, Any]) -> list[str]:
             if rule.get("resource_names") == ["*"]:
                 problems.append(f"{name}: resource_names '*'")
     return problems
+
+
+def granted(role: dict[str, Any]) -> set[tuple[str, str]]:
+    """(API group, resource) pairs a synthesized Role grants."""
+    return {
+        (group, resource)
+        for rule in role["rule"]
+        for group in rule["api_groups"]
+        for resource in rule["resources"]
+    }
+
+
+def test_the_roles_grant_exactly_the_resources_the_app_watches(example_synth: SynthOutput):
+    """The app's own list of what it lists and watches (dashboard.sources.kubernetes) against the
+    Roles of every dashboard-<env>: a kind the app starts reading without a grant fails here
+    (it would be an RBAC denial in the cluster), and so does a grant nothing reads."""
+    stacks = [(name, doc) for name, doc in example_synth.stacks() if name.startswith("dashboard-")]
+    assert stacks
+    for name, doc in stacks:
+        roles = resources(doc, "kubernetes_role_v1")
+        assert roles, name
+        for address, role in roles.items():
+            assert granted(role) == READ_RESOURCES, (name, address)
+    # the construct's declaration says the same
+    assert {(group, r) for group, kinds in WATCHED_KINDS for r in kinds} == READ_RESOURCES
 
 
 def test_rbac_is_read_only_in_every_dashboard_stack(dashboard_environments: Stacks):
@@ -86,21 +103,14 @@ def test_roles_grant_exactly_what_the_app_reads_in_exactly_the_watched_namespace
 ):
     for name, env, doc in dashboard_environments:
         config = env.config
-        granted: dict[str, set[tuple[str, str]]] = {}
+        by_namespace: dict[str, set[tuple[str, str]]] = {}
         for role in resources(doc, "kubernetes_role_v1").values():
-            pairs = {
-                (group, resource)
-                for rule in role["rule"]
-                for group in rule["api_groups"]
-                for resource in rule["resources"]
-            }
             assert all(sorted(rule["verbs"]) == sorted(READ_VERBS) for rule in role["rule"])
             assert "resource_names" not in str(role), name
-            granted[role["metadata"]["namespace"]] = pairs
-        assert sorted(granted) == sorted(dashboard_namespaces(config)), name
-        for namespace, pairs in granted.items():
-            expected = WATCHED | ({CONFIG_MAPS} if namespace == config.runners.namespace else set())
-            assert pairs == expected, (name, namespace)
+            by_namespace[role["metadata"]["namespace"]] = granted(role)
+        assert sorted(by_namespace) == sorted(dashboard_namespaces(config)), name
+        for namespace, pairs in by_namespace.items():
+            assert pairs == READ_RESOURCES, (name, namespace)
         # Each Role is bound to the dashboard's ServiceAccount only.
         account = next(iter(resources(doc, "kubernetes_service_account_v1").values()))
         assert account["automount_service_account_token"] is False

@@ -18,6 +18,7 @@ import pytest
 
 from iac_tools import tofu
 from iac_tools.cli import main as cli_main
+from stacks.stack_kinds import STACK_KINDS
 from tests.conftest import REPO
 from tests.support.fake_tofu import LOCK_ID, calls, install
 from tests.support.plan_inputs import tf_var_environment
@@ -187,6 +188,29 @@ def test_fake_tofu_all_walks_the_environment_in_dependency_order(outdir: Path, f
     manifest = json.loads((outdir / "manifest.json").read_text())
     for index, name in enumerate(plans):
         assert set(manifest["stacks"][name]["dependencies"]) <= set(plans[:index])
+
+
+def test_fake_tofu_all_except_leaves_a_kind_out_and_keeps_the_order(
+    outdir: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline's apply:<env> is the fleet alone; dashboard-<env> goes in a job of its own.
+    The fleet's stacks need no dashboard image."""
+    monkeypatch.delenv("TF_VAR_dashboard_image")
+    assert run(outdir, "plan", "--all", "--env", "dev", "--except", "dashboard") == 0
+    assert run(outdir, "apply", "--all", "--env", "dev", "--except", "dashboard") == 0
+    fleet = ["platform-dev", "runners-dev", "attic-dev"]
+    for verb in ("plan", "apply"):
+        assert [Path(c["cwd"]).name for c in calls(fake) if c["args"][0] == verb] == fleet
+    assert not (outdir / "stacks" / "dashboard-dev" / "tfplan").exists()
+    before = len(calls(fake))
+    assert (
+        run(
+            outdir, "destroy", "--all", "--env", "dev", "--except", "dashboard", "--except", "attic"
+        )
+        == 0
+    )
+    destroyed = [Path(c["cwd"]).name for c in calls(fake)[before:] if c["args"][0] == "destroy"]
+    assert destroyed == ["runners-dev", "platform-dev"]
 
 
 def test_fake_tofu_destroy_all_runs_backwards_with_passthrough(outdir: Path, fake: Path) -> None:
@@ -375,6 +399,12 @@ def test_fake_tofu_agent_kubeconfig_reaches_the_providers(
         (["unlock", "attic-dev"], "needs the lock ID"),
         (["unlock", "--all", "--env", "dev"], "not --all"),
         (["plan", "attic-dev", "extra"], "go after --"),
+        (["apply", "dashboard-dev", "--except", "dashboard"], "--except only goes with --all"),
+        (["apply", "--all", "--env", "dev", "--except", "dashbord"], "unknown kind 'dashbord'"),
+        (
+            ["plan", "--all", "--env", "dev", *(f"--except={kind.name}" for kind in STACK_KINDS)],
+            "leaves no stack of 'dev'",
+        ),
     ],
 )
 def test_fake_tofu_bad_input_exits_2_without_calling_tofu(
