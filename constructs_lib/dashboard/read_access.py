@@ -75,7 +75,7 @@ class DashboardReadAccess(Construct):
     """Read-only Roles for the dashboard's ServiceAccount, one per watched namespace.
 
     Creates, in each of ``namespaces``, a Role ``name`` granting ``get``, ``list`` and ``watch``
-    on the kinds the app reads (plus ConfigMaps in ``config_map_namespaces``), with child id
+    on the kinds the app reads (pods, events, deployments, HPAs), with child id
     ``Role-<namespace>``, and a RoleBinding ``name`` to the ServiceAccount
     (``RoleBinding-<namespace>``). The namespaces must exist; the ServiceAccount need not yet.
 
@@ -97,7 +97,6 @@ class DashboardReadAccess(Construct):
                 account="runner-dashboard",
                 account_namespace="runner-dashboard",
                 namespaces=["gitlab-runners", "gitlab-runner-jobs", "attic"],
-                config_map_namespaces=["gitlab-runners"],
             ),
         )
         access.resources  # RunnerDashboardProps.depends_on

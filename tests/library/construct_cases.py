@@ -421,7 +421,6 @@ CASES: dict[str, Case] = {
             account="runner-dashboard",
             account_namespace="dashboard",
             namespaces=["runners", "jobs"],
-            config_map_namespaces=["runners"],
         ),
     ),
     "DashboardOAuthApplication": _oauth_application,
