@@ -21,7 +21,7 @@ import pytest
 
 import constructs_lib
 from tests.support.dists import Dist
-from tests.tools.test_gitlab_ci import (
+from tests.support.repo_pipeline import (
     DEFAULT_BRANCH,
     MERGE_REQUEST,
     RELEASE_TAG,
