@@ -51,9 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attic-iac", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    synth = sub.add_parser("synth", parents=[common], help="synthesize every stack")
+    synth = sub.add_parser(
+        "synth", parents=[common], help="synthesize every stack (or those of --env / --stack)"
+    )
     synth.add_argument(
         "--outdir", type=Path, help="output folder (default: $CDKTF_OUTDIR or cdktf.out)"
+    )
+    only = synth.add_mutually_exclusive_group()
+    only.add_argument("--env", help="only the stacks of this environment")
+    only.add_argument(
+        "--stack",
+        action="append",
+        metavar="NAME",
+        help="only this stack (repeat for more); the output holds just these, each exactly "
+        "as a full synth writes it",
     )
     synth.set_defaults(handler=_synth)
 
@@ -135,6 +146,7 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 
 def _synth(args: argparse.Namespace) -> int:
     config = _load(args)  # before anything imports jsii: bad configs fail fast
+    only = _selected_stacks(config, args.env, args.stack)
     for env_name, env in config.environments.items():
         for warning in config_warnings(env.config):
             print(f"warning: {env_name}: {warning}", file=sys.stderr)
@@ -146,7 +158,7 @@ def _synth(args: argparse.Namespace) -> int:
 
     outdir = args.outdir or default_outdir()
     try:
-        summaries = synthesize(config, outdir)
+        summaries = synthesize(config, outdir, only)
     except PropsError as exc:
         for problem in exc.problems:
             print(f"error: {exc.construct}: {problem}", file=sys.stderr)
@@ -156,6 +168,30 @@ def _synth(args: argparse.Namespace) -> int:
         print(f"{summary.stack}: {summary.resources} resources")
     print(f"synthesized {len(summaries)} stacks into {outdir}")
     return 0
+
+
+def _selected_stacks(
+    config: LoadedConfig, env: str | None, stacks: list[str] | None
+) -> list[str] | None:
+    """The stack ids ``--env`` or ``--stack`` ask for (None: all); ConfigError on a name the
+    config does not have."""
+    from stacks.app import apply_order
+
+    if env is not None:
+        if env not in config.environments:
+            known = ", ".join(config.environments)
+            raise ConfigError([f"--env: unknown environment (got {env!r}; allowed: {known})"])
+        return apply_order(config, env)
+    if stacks is not None:
+        known_stacks = apply_order(config)
+        unknown = [name for name in stacks if name not in known_stacks]
+        if unknown:
+            allowed = ", ".join(known_stacks)
+            raise ConfigError(
+                [f"--stack: unknown stack (got {name!r}; allowed: {allowed})" for name in unknown]
+            )
+        return [name for name in known_stacks if name in stacks]
+    return None
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from config_model.loader import LoadedConfig, ResolvedEnvironment
@@ -24,8 +24,15 @@ def apply_order(config: LoadedConfig, environment: str | None = None) -> list[st
     ]
 
 
-def build_app(app: App, config: LoadedConfig) -> dict[str, TerraformStack]:
-    """Add every stack of every environment to ``app`` and declare their dependencies."""
+def build_app(
+    app: App, config: LoadedConfig, only: Collection[str] | None = None
+) -> dict[str, TerraformStack]:
+    """Add every stack of every environment to ``app`` (or only the stack ids in ``only``) and
+    declare their dependencies among the stacks built.
+
+    A stack is built the same way whatever else is built beside it: no stack reads another's
+    constructs, so its ``cdk.tf.json`` does not depend on ``only``.
+    """
     from stacks.attic import AtticStack
     from stacks.dashboard import DashboardStack
     from stacks.platform import PlatformStack
@@ -47,7 +54,10 @@ def build_app(app: App, config: LoadedConfig) -> dict[str, TerraformStack]:
     for env_name, env in config.environments.items():
         for kind in STACK_KINDS:
             sid = stack_id(kind.name, env_name)
+            if only is not None and sid not in only:
+                continue
             stacks[sid] = builders[kind.name](app, sid, env)
             for dependency in kind.depends_on:
-                stacks[sid].add_dependency(stacks[stack_id(dependency, env_name)])
+                if stack_id(dependency, env_name) in stacks:
+                    stacks[sid].add_dependency(stacks[stack_id(dependency, env_name)])
     return stacks

@@ -12,7 +12,6 @@ import pytest
 
 from config_model.loader import EXAMPLE_CONFIG, LoadedConfig, load_config
 from iac_tools.cli import main
-from stacks.synth import synthesize
 from tests.support.synth_output import SynthOutput
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,14 +46,17 @@ class CliRun:
     stderr: str
 
 
+def _cli_synth(config: Path, out: Path) -> tuple[CliRun, SynthOutput]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["synth", "--config", str(config), "--outdir", str(out)])
+    return CliRun(code, stdout.getvalue(), stderr.getvalue()), SynthOutput(out)
+
+
 @pytest.fixture(scope="session")
 def example_cli_synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliRun, SynthOutput]:
     """The example config synthesized through ``attic-iac synth``, as a user runs it."""
-    out = tmp_path_factory.mktemp("example") / "cdktf.out"
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(["synth", "--config", str(EXAMPLE_CONFIG), "--outdir", str(out)])
-    return CliRun(code, stdout.getvalue(), stderr.getvalue()), SynthOutput(out)
+    return _cli_synth(EXAMPLE_CONFIG, tmp_path_factory.mktemp("example") / "cdktf.out")
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +65,17 @@ def example_synth(example_cli_synth: tuple[CliRun, SynthOutput]) -> SynthOutput:
 
 
 @pytest.fixture(scope="session")
-def variants_synth(tmp_path_factory: pytest.TempPathFactory) -> SynthOutput:
-    """A config whose environments switch on what the example leaves off."""
-    out = tmp_path_factory.mktemp("variants") / "cdktf.out"
-    synthesize(load_config(DATA / "variants.yaml"), out)
-    return SynthOutput(out)
+def variants_cli_synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliRun, SynthOutput]:
+    """A config whose environments switch on what the example leaves off, synthesized through
+    ``attic-iac synth`` (its warnings are in the run's stderr)."""
+    return _cli_synth(DATA / "variants.yaml", tmp_path_factory.mktemp("variants") / "cdktf.out")
+
+
+@pytest.fixture(scope="session")
+def variants_synth(variants_cli_synth: tuple[CliRun, SynthOutput]) -> SynthOutput:
+    run, synth = variants_cli_synth
+    assert run.code == 0, run.stderr
+    return synth
 
 
 @pytest.fixture(scope="session")

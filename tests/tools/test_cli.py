@@ -16,7 +16,7 @@ import yaml
 from config_model.loader import EXAMPLE_CONFIG, LoadedConfig
 from stacks import app as app_module
 from stacks.synth import summarize, synthesize
-from tests.conftest import DATA, REPO, CliRun
+from tests.conftest import REPO, CliRun
 from tests.support.synth_output import SynthOutput
 
 BAD_CONFIG = """\
@@ -108,8 +108,8 @@ def test_config_errors_are_found_before_jsii_starts(tmp_path: Path):
 def test_failed_synth_leaves_existing_output_byte_for_byte(
     example_config: LoadedConfig, existing_outdir: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    def explode(app, config):
-        app_module_build(app, config)
+    def explode(app, config, only=None):
+        app_module_build(app, config, only)
         raise RuntimeError("construct failure")
 
     app_module_build = app_module.build_app
@@ -172,10 +172,12 @@ def test_stacks_prints_apply_order_one_per_line():
     ]
 
 
-def test_synth_warns_about_choices_that_weaken_the_defaults(tmp_path: Path):
-    proc = _run("synth", "--config", str(DATA / "variants.yaml"), "--outdir", str(tmp_path / "out"))
-    assert proc.returncode == 0, proc.stderr
-    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+def test_synth_warns_about_choices_that_weaken_the_defaults(
+    variants_cli_synth: tuple[CliRun, SynthOutput],
+):
+    run, _ = variants_cli_synth
+    assert run.code == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
     assert warnings == [
         "warning: full: attic.storage.backend 'minio' - MinIO's open-source project was "
         "archived in 2026 and gets no security fixes; prefer 'seaweedfs' or 's3'",
@@ -255,3 +257,101 @@ def test_validate_rejects_a_bad_config_with_exit_2_and_one_line_per_problem(tmp_
     assert any("attic.api.min_replicas" in line for line in errors)
     # no cdktf, no Node: validating is quick enough for an editor hook
     assert time.monotonic() - started < 20
+
+
+def _stack_files(root: Path, name: str) -> dict[str, bytes]:
+    folder = root / "stacks" / name
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _assert_partial_synth_matches_the_full_one(
+    partial: Path, full: SynthOutput, expected: list[str]
+) -> None:
+    manifest = json.loads((partial / "manifest.json").read_text())
+    assert list(manifest["stacks"]) == sorted(expected)
+    assert sorted(p.name for p in (partial / "stacks").iterdir()) == sorted(expected)
+    for name in expected:
+        assert _stack_files(partial, name) == _stack_files(full.root, name), name
+        assert manifest["stacks"][name] == full.manifest["stacks"][name], name
+
+
+def test_synth_env_writes_that_environment_byte_for_byte_as_a_full_synth(
+    tmp_path: Path, example_synth: SynthOutput, capsys: pytest.CaptureFixture[str]
+):
+    from iac_tools.cli import main
+
+    out = tmp_path / "cdktf.out"
+    assert (
+        main(["synth", "--config", str(EXAMPLE_CONFIG), "--outdir", str(out), "--env", "staging"])
+        == 0
+    )
+    expected = ["platform-staging", "runners-staging", "attic-staging", "dashboard-staging"]
+    _assert_partial_synth_matches_the_full_one(out, example_synth, expected)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == sorted(expected)
+    assert lines[-1] == f"synthesized 4 stacks into {out}"
+
+
+def test_synth_stack_writes_only_the_named_stacks_byte_for_byte(
+    tmp_path: Path, example_synth: SynthOutput, existing_outdir: Path
+):
+    from iac_tools.cli import main
+
+    argv = ["synth", "--config", str(EXAMPLE_CONFIG), "--outdir", str(existing_outdir)]
+    assert main([*argv, "--stack", "dashboard-prod", "--stack", "runners-dev"]) == 0
+    # dashboard-prod keeps its dependencies on runners-prod and attic-prod in the manifest,
+    # though neither was synthesized.
+    _assert_partial_synth_matches_the_full_one(
+        existing_outdir, example_synth, ["dashboard-prod", "runners-dev"]
+    )
+    assert not list(tmp_path.glob(".cdktf.out.*")), "scratch folder left behind"
+
+
+@pytest.mark.parametrize(
+    ("selection", "error"),
+    [
+        (
+            ["--env", "qa"],
+            "error: --env: unknown environment (got 'qa'; allowed: dev, staging, prod)",
+        ),
+        (
+            ["--stack", "attic-prod", "--stack", "attic-qa", "--stack", "cache-dev"],
+            "error: --stack: unknown stack (got 'attic-qa'; allowed: platform-dev, ",
+        ),
+    ],
+    ids=["unknown-env", "unknown-stacks"],
+)
+def test_synth_of_an_unknown_env_or_stack_fails_fast_and_leaves_output_alone(
+    tmp_path: Path, existing_outdir: Path, selection: list[str], error: str
+):
+    before = _tree_digest(existing_outdir)
+    started = time.monotonic()
+    proc = _run(
+        "synth", "--config", str(EXAMPLE_CONFIG), "--outdir", str(existing_outdir), *selection
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 2, proc.stderr
+    assert elapsed < 3, f"took {elapsed:.2f}s"
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors[0].startswith(error)
+    assert len(errors) == len([s for s in selection if s.startswith(("qa", "attic-qa", "cache"))])
+    assert proc.stderr.splitlines()[-1] == f"{len(errors)} problem(s); nothing was synthesized."
+    assert proc.stdout == ""
+    assert _tree_digest(existing_outdir) == before
+
+
+def test_synth_env_and_stack_are_exclusive(tmp_path: Path):
+    proc = _run(
+        "synth",
+        "--config",
+        str(EXAMPLE_CONFIG),
+        "--outdir",
+        str(tmp_path / "o"),
+        "--env",
+        "dev",
+        "--stack",
+        "attic-dev",
+    )
+    assert proc.returncode == 2
+    assert "not allowed with argument" in proc.stderr
+    assert not (tmp_path / "o").exists()
