@@ -67,7 +67,7 @@ test: lint typecheck pytest
 
 # Accept intended changes to stack snapshots (review the diff before committing).
 snapshots-update: setup
-	$(VENV)/bin/pytest tests/stacks/test_snapshots.py --snapshot-update
+	$(VENV)/bin/pytest -n 0 tests/stacks/test_snapshots.py --snapshot-update
 
 schema: $(VENV)/.installed
 	$(VENV)/bin/attic-iac schema > config/organization.schema.json

@@ -12,11 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import constructs_lib
 from tests.support.dists import LIBRARY, REPO, Dist, build_dist
+
+# Both distributions are built once per worker that needs them: keep these tests on one.
+pytestmark = pytest.mark.xdist_group("packaging")
 
 APP_PACKAGES = ("config_model", "stacks", "iac_tools", "dashboard")
 LIBRARY_PACKAGES = ("constructs_lib", "upstream_formats")

@@ -25,6 +25,9 @@ from tests.stacks.test_policy import run_checkov
 from tests.support.dists import REPO, Dist
 from tests.support.library_venv import make_library_venv
 
+# Both distributions are built once per worker that needs them: keep these tests on one.
+pytestmark = pytest.mark.xdist_group("packaging")
+
 EXAMPLES = REPO / "examples"
 
 
