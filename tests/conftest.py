@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import fcntl
 import io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,17 +49,39 @@ class CliRun:
     stderr: str
 
 
-def _cli_synth(config: Path, out: Path) -> tuple[CliRun, SynthOutput]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(["synth", "--config", str(config), "--outdir", str(out)])
-    return CliRun(code, stdout.getvalue(), stderr.getvalue()), SynthOutput(out)
+def _cli_synth(
+    tmp_path_factory: pytest.TempPathFactory, name: str, config: Path
+) -> tuple[CliRun, SynthOutput]:
+    """``attic-iac synth --config CONFIG`` run in-process once per test session.
+
+    Under pytest-xdist every worker has its own session fixtures; the first worker to ask
+    synthesizes into the run's shared temporary folder (under a lock) and the others read the
+    same output and the same recorded stdout, stderr and exit code.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by the workers of this run
+    folder = base / f"synth-{name}"
+    with (base / f"synth-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        recorded = folder / "run.json"
+        if not recorded.exists():
+            folder.mkdir(exist_ok=True)
+            stdout, stderr = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                code = main(
+                    ["synth", "--config", str(config), "--outdir", str(folder / "cdktf.out")]
+                )
+            run = CliRun(code, stdout.getvalue(), stderr.getvalue())
+            recorded.write_text(json.dumps(dataclasses.asdict(run)))
+        run = CliRun(**json.loads(recorded.read_text()))
+    return run, SynthOutput(folder / "cdktf.out")
 
 
 @pytest.fixture(scope="session")
 def example_cli_synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliRun, SynthOutput]:
     """The example config synthesized through ``attic-iac synth``, as a user runs it."""
-    return _cli_synth(EXAMPLE_CONFIG, tmp_path_factory.mktemp("example") / "cdktf.out")
+    return _cli_synth(tmp_path_factory, "example", EXAMPLE_CONFIG)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +93,7 @@ def example_synth(example_cli_synth: tuple[CliRun, SynthOutput]) -> SynthOutput:
 def variants_cli_synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliRun, SynthOutput]:
     """A config whose environments switch on what the example leaves off, synthesized through
     ``attic-iac synth`` (its warnings are in the run's stderr)."""
-    return _cli_synth(DATA / "variants.yaml", tmp_path_factory.mktemp("variants") / "cdktf.out")
+    return _cli_synth(tmp_path_factory, "variants", DATA / "variants.yaml")
 
 
 @pytest.fixture(scope="session")
