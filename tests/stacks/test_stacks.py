@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from config_model.loader import EXAMPLE_CONFIG, LoadedConfig
 from stacks.app import STACK_KINDS, apply_order
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, HEAVY_PROVIDERS, CliRun, synth_in_fresh_process
 from tests.support.synth_output import SynthOutput
 
 
@@ -109,15 +107,8 @@ def test_manifest_records_stack_dependencies(example_synth: SynthOutput):
         assert sorted(stack["dependencies"]) == sorted(f"{d}-{env}" for d in declared)
 
 
-_AWS_PROBE = """
-import sys, tempfile
-from pathlib import Path
-from config_model.loader import load_config
-from stacks.synth import synthesize
-synthesize(load_config(Path(sys.argv[1])), Path(tempfile.mkdtemp()) / "out")
-for provider in ("aws", "cloudflare", "gitlab"):
-    print(provider, any(m.startswith(f"cdktf_cdktf_provider_{provider}") for m in sys.modules))
-"""
+def _heavy_providers(run: CliRun) -> str:
+    return "\n".join(f"{p} {p in run.providers_loaded}" for p in HEAVY_PROVIDERS)
 
 
 @pytest.mark.parametrize(
@@ -133,14 +124,16 @@ for provider in ("aws", "cloudflare", "gitlab"):
         "runner-tokens-from-existing-secrets",
     ],
 )
-def test_heavy_providers_are_imported_only_when_used(config: Path, expected: str):
+def test_heavy_providers_are_imported_only_when_used(
+    config: Path, expected: str, request: pytest.FixtureRequest, tmp_path: Path
+):
     """AWS only for bucket creation, Cloudflare only for DNS records, GitLab only to create
-    runners."""
-    run = subprocess.run(
-        [sys.executable, "-c", _AWS_PROBE, str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    assert run.stdout.strip() == expected
+    runners. Each config is synthesized by ``attic-iac synth`` in a fresh process (the
+    session's shared synths are: their record is read)."""
+    shared = {EXAMPLE_CONFIG: "example_cli_synth", DATA / "variants.yaml": "variants_cli_synth"}
+    if config in shared:
+        run, _ = request.getfixturevalue(shared[config])
+    else:
+        run = synth_in_fresh_process(config, tmp_path / "cdktf.out")
+    assert run.code == 0, run.stderr
+    assert _heavy_providers(run) == expected
