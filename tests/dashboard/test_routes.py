@@ -196,10 +196,12 @@ async def test_two_apps_have_separate_metrics(tmp_path: Path):
     assert first.state.metrics.registry is not second.state.metrics.registry
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _free_ports() -> tuple[int, int]:
+    """Two distinct free ports (both probes held open together, so they cannot coincide)."""
+    with socket.socket() as first, socket.socket() as second:
+        first.bind(("127.0.0.1", 0))
+        second.bind(("127.0.0.1", 0))
+        return int(first.getsockname()[1]), int(second.getsockname()[1])
 
 
 async def _until_up(http: httpx.AsyncClient, url: str) -> None:
@@ -213,7 +215,7 @@ async def _until_up(http: httpx.AsyncClient, url: str) -> None:
 
 
 async def test_two_listeners_and_a_graceful_stop_that_ends_sse_streams(tmp_path: Path):
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = _free_ports()
     app, settings = build_app(
         tmp_path,
         Clock(),
@@ -249,7 +251,7 @@ def test_the_command_collects_serves_logs_json_and_stops_on_sigterm(tmp_path: Pa
     """``attic-iac dashboard`` against the fakes on loopback: its collectors make it ready,
     both listeners answer, logs are JSON without secrets, SIGTERM ends it with 0."""
     demo = served_demo.demo
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = _free_ports()
     env = base_env(tmp_path)  # writes the default secret files, replaced here
     secrets_dir = write_secrets(
         tmp_path / "secrets",
