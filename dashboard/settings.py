@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from config_model.dashboard import ACCESS_LEVELS
 from config_model.loader import (
     CONFIG_ENV_VAR,
     ConfigError,
@@ -31,15 +32,7 @@ from config_model.organization import OrganizationConfig
 from config_model.wiring import dashboard_namespaces
 from upstream_formats.humantime import parse_duration
 
-ACCESS_LEVELS: Final = {
-    "guest": 10,
-    "planner": 15,
-    "reporter": 20,
-    "developer": 30,
-    "maintainer": 40,
-    "owner": 50,
-}
-OPERATOR_ACCESS: Final = 40
+OPERATOR_ACCESS: Final = ACCESS_LEVELS["maintainer"]
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 # A session key shorter than this is guessable; `openssl rand -base64 48` gives 64 characters.
 MIN_SESSION_KEY = 32
