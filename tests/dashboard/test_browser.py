@@ -6,50 +6,20 @@ way. Screenshots go to test-output/dashboard/ (git-ignored) for a human to look 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import ConsoleMessage, expect, sync_playwright
 
-from config_model.loader import EXAMPLE_CONFIG
-from dashboard.demo import DemoRun, demo_running
-from tests.conftest import REPO
-from tests.support.dashboard_ui import loopback_socket, serving
+from dashboard.demo import DemoRun
+from tests.support.browser import demo_served as served, launch, shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-SHOTS = REPO / "test-output" / "dashboard"
 LIVE = 15_000  # ms: a poll (1 s here), a render and the SSE hop, with room for a slow machine
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
 
 @pytest.fixture
 def demo_served() -> Iterator[tuple[DemoRun, str]]:
-    sock = loopback_socket()
-    environ = {
-        "ATTIC_IAC_CONFIG": str(EXAMPLE_CONFIG),
-        "DASHBOARD_GITLAB_POLL": "1s",
-        "DASHBOARD_PROMETHEUS_POLL": "1s",
-    }
-    with (
-        demo_running(port=sock.getsockname()[1], environ=environ) as running,
-        serving(running.app, sock=sock, lifespan="on", shutdown=running.hub.shutdown) as base,
-    ):
-        yield running, base
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    with served(DASHBOARD_GITLAB_POLL="1s", DASHBOARD_PROMETHEUS_POLL="1s") as running:
+        yield running
 
 
 def test_sign_in_see_the_fleet_and_watch_it_change_live(demo_served):
@@ -64,7 +34,7 @@ def test_sign_in_see_the_fleet_and_watch_it_change_live(demo_served):
             problems.append(f"{message.type}: {message.text} at {where}")
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(playwright)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()

@@ -7,38 +7,20 @@ violation or script error on the way. Screenshots go to test-output/dashboard/."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from config_model.loader import EXAMPLE_CONFIG
-from dashboard.demo import DemoRun, demo_running
-from tests.conftest import REPO
-from tests.support.dashboard_ui import loopback_socket, serving
+from dashboard.demo import DemoRun
+from tests.support.browser import demo_served as served, launch, shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SHOTS = REPO / "test-output" / "dashboard"
 WAIT = 15_000  # ms
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 
 
 @pytest.fixture
 def demo_served() -> Iterator[tuple[DemoRun, str]]:
-    sock = loopback_socket()
-    environ = {"ATTIC_IAC_CONFIG": str(EXAMPLE_CONFIG), "DASHBOARD_GITLAB_POLL": "1s"}
-    with (
-        demo_running(port=sock.getsockname()[1], environ=environ) as running,
-        serving(running.app, sock=sock, lifespan="on", shutdown=running.hub.shutdown) as base,
-    ):
-        yield running, base
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    with served(DASHBOARD_GITLAB_POLL="1s") as running:
+        yield running
 
 
 def signed_in_page(browser: Browser, base: str, problems: list[str], gitlab_url: str) -> Page:
@@ -63,7 +45,7 @@ def test_an_operator_changes_concurrent_and_a_viewer_sees_no_write_control(demo_
     demo = running.demo
     problems: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(playwright)
         try:
             page = signed_in_page(browser, base, problems, running.gitlab_url)
 
