@@ -446,13 +446,19 @@ def _ref_commit(call: Call, project: FakeProject) -> Commit:
     return commit
 
 
-def repository_file(call: Call, params: list[str]) -> Response:
+def _file_at_ref(call: Call, params: list[str]) -> tuple[Commit, str, str]:
+    """The commit ``?ref=`` names, the file path and its content, as both file endpoints
+    look them up (404 as GitLab words it)."""
     call.need(READ)
     project = call.project(params[0], REPORTER)
     commit, path = _ref_commit(call, project), params[1]
     if path not in commit.files:
         raise _message(404, "404 File Not Found")
-    content = commit.files[path]
+    return commit, path, commit.files[path]
+
+
+def repository_file(call: Call, params: list[str]) -> Response:
+    commit, path, content = _file_at_ref(call, params)
     return JSONResponse(
         {
             "file_name": path.rsplit("/", 1)[-1],
@@ -471,12 +477,7 @@ def repository_file(call: Call, params: list[str]) -> Response:
 
 
 def repository_file_raw(call: Call, params: list[str]) -> Response:
-    call.need(READ)
-    project = call.project(params[0], REPORTER)
-    commit, path = _ref_commit(call, project), params[1]
-    if path not in commit.files:
-        raise _message(404, "404 File Not Found")
-    content = commit.files[path]
+    commit, path, content = _file_at_ref(call, params)
     return PlainTextResponse(
         content,
         headers={
