@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -39,9 +40,17 @@ def check_dns_label(prop: str, value: str) -> str:
 
     Unresolved tokens (references to other resources) are checked by their own construct.
     """
-    if Token.is_unresolved(value) or DNS_LABEL.match(value):
+    if DNS_LABEL.match(value) or _is_token(value):
         return ""
     return (
         f"{prop}: {value!r} is not a valid Kubernetes name "
         "(allowed: lowercase letters, digits and '-', at most 63 characters)"
     )
+
+
+@functools.cache
+def _is_token(value: str) -> bool:
+    """Whether ``value`` stands for a token. Asking jsii is a round trip to Node, and the same
+    reference (a namespace's name) is checked by every construct that takes it; a string never
+    changes from one to the other. A token never matches a label, so the pattern goes first."""
+    return Token.is_unresolved(value)

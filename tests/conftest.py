@@ -48,6 +48,8 @@ class CliRun:
     stderr: str
     # for a synth in a fresh process: the heavy providers (aws, cloudflare, gitlab) it imported
     providers_loaded: tuple[str, ...] = ()
+    # ... and the provider submodules it built (the others stay placeholders: stacks/jsii_speed)
+    provider_modules_built: tuple[str, ...] = ()
 
 
 HEAVY_PROVIDERS = ("aws", "cloudflare", "gitlab")
@@ -59,8 +61,10 @@ code = main(["synth", "--config", sys.argv[1], "--outdir", sys.argv[2]])
 sys.stdout.flush()
 loaded = [p for p in {HEAVY_PROVIDERS!r}
           if any(m.startswith(f"cdktf_cdktf_provider_{{p}}") for m in sys.modules)]
+from stacks.jsii_speed import built_provider_modules
 with open(sys.argv[3], "w") as record:
-    json.dump({{"code": code, "providers_loaded": loaded}}, record)
+    json.dump({{"code": code, "providers_loaded": loaded,
+               "provider_modules_built": built_provider_modules()}}, record)
 sys.exit(code)
 """
 
@@ -78,8 +82,14 @@ def synth_in_fresh_process(config: Path, outdir: Path) -> CliRun:
         timeout=300,
     )
     assert record.exists(), proc.stderr
-    loaded = tuple(json.loads(record.read_text())["providers_loaded"])
-    return CliRun(proc.returncode, proc.stdout, proc.stderr, loaded)
+    fields = json.loads(record.read_text())
+    return CliRun(
+        proc.returncode,
+        proc.stdout,
+        proc.stderr,
+        tuple(fields["providers_loaded"]),
+        tuple(fields["provider_modules_built"]),
+    )
 
 
 # The configs synthesized once per test run through ``attic-iac synth``, by name.
@@ -105,7 +115,8 @@ def _cli_synth(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Cli
         _synth_once(base, name, block=True)
     folder = base / f"synth-{name}"
     fields = json.loads((folder / "run.json").read_text())
-    fields["providers_loaded"] = tuple(fields["providers_loaded"])
+    for key in ("providers_loaded", "provider_modules_built"):
+        fields[key] = tuple(fields[key])
     return CliRun(**fields), SynthOutput(folder / "cdktf.out")
 
 
