@@ -27,7 +27,8 @@ JSII_TYPE = re.compile(rb'jsii_type="([^"]+)"')
 
 def _installed_providers() -> list[Path]:
     kubernetes = importlib.util.find_spec("cdktf_cdktf_provider_kubernetes")
-    assert kubernetes is not None and kubernetes.origin is not None
+    assert kubernetes is not None
+    assert kubernetes.origin is not None
     site = Path(kubernetes.origin).parent.parent
     return sorted(p for p in site.glob(f"{jsii_speed.PACKAGE_PREFIX}*") if (p / "_jsii").is_dir())
 
