@@ -4,17 +4,16 @@ needs the key starts before the Job has stored it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from config_model.loader import EXAMPLE_CONFIG, ResolvedEnvironment, load_config
 from constructs_lib.attic.signing_key import ENV_NAME
 from tests.conftest import DATA
-from tests.support.synth_output import SynthOutput, resources, strings_in
+from tests.support.graph import reachable
+from tests.support.synth_output import SynthOutput, dependencies, resources, strings_in
 
 SECRET = "attic-token-signing"
-_REFERENCE = re.compile(r"\$\{([a-z0-9_]+\.[A-Za-z0-9_-]+)")
 
 
 def _environments() -> dict[str, ResolvedEnvironment]:
@@ -117,35 +116,13 @@ def test_switching_forgets_the_terraform_key_instead_of_destroying_it(
         assert "removed" not in doc, stack
 
 
-def _dependencies(doc: dict[str, Any]) -> dict[str, set[str]]:
-    """Resource address -> what OpenTofu makes it wait for (depends_on and references)."""
-    graph: dict[str, set[str]] = {}
-    for rtype, items in doc.get("resource", {}).items():
-        for name, item in items.items():
-            refs = {m.group(1) for text in strings_in(item) for m in _REFERENCE.finditer(text)}
-            graph[f"{rtype}.{name}"] = refs | set(item.get("depends_on", []))
-    return graph
-
-
-def _waits_for(graph: dict[str, set[str]], start: str, target: str) -> bool:
-    seen, todo = set(), [start]
-    while todo:
-        node = todo.pop()
-        if node == target:
-            return True
-        if node not in seen:
-            seen.add(node)
-            todo += graph.get(node, ())
-    return False
-
-
 def test_nothing_that_needs_the_key_starts_before_the_job_stored_it(
     all_synths: list[SynthOutput],
 ):
     for stack, doc in _attic_stacks(all_synths, "in_cluster"):
         job_address, job = _key_job(doc)
         assert job["wait_for_completion"] is True
-        graph = _dependencies(doc)
+        graph = dependencies(doc)
         users = [
             f"{rtype}.{name}"
             for rtype in ("kubernetes_job_v1", "kubernetes_deployment_v1", "kubernetes_cron_job_v1")
@@ -154,7 +131,7 @@ def test_nothing_that_needs_the_key_starts_before_the_job_stored_it(
         ]
         assert users, stack
         for user in users:
-            assert _waits_for(graph, user, job_address), (stack, user)
+            assert job_address in reachable(graph, user), (stack, user)
 
 
 def test_the_job_may_read_its_secret_and_create_it_but_change_nothing(
