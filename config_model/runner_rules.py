@@ -18,7 +18,7 @@ from config_model.runners import (
     default_type,
     enabled_types,
     job_namespace_of,
-    runner_slug,
+    token_secret_of,
 )
 from config_model.wiring import NIX_TYPES, attic_wiring_active, nix_attic, wiring_caches
 from upstream_formats.humantime import parse_duration
@@ -129,7 +129,7 @@ def _type_problems(runners: Runners) -> Problems:
             problems.append(
                 ((*path, "privileged"), "dind needs privileged job pods; allowed: true", False)
             )
-        secret = spec.secret or f"gitlab-runner-{runner_slug(name)}-token"
+        secret = token_secret_of(name, spec)
         if secret in secrets:
             problems.append(
                 ((*path, "secret"), f"runners.types.{secrets[secret]} uses it too", secret)

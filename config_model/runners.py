@@ -483,6 +483,11 @@ def runner_slug(name: str) -> str:
     return name.replace("_", "-")
 
 
+def token_secret_of(name: str, spec: RunnerType) -> str:
+    """The Secret holding a type's runner token: the operator's own, else one named after it."""
+    return spec.secret or f"gitlab-runner-{runner_slug(name)}-token"
+
+
 def job_namespace_of(runners: Runners, name: str) -> str:
     """Where a type's job pods run: dind alone in its privileged namespace."""
     return runners.dind_namespace if name == "dind" else runners.job_namespace

@@ -17,7 +17,13 @@ from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
 from config_model.loader import ResolvedEnvironment
-from config_model.runners import Budget, Runners, enabled_types, job_namespace_of, runner_slug
+from config_model.runners import (
+    Budget,
+    Runners,
+    enabled_types,
+    job_namespace_of,
+    token_secret_of,
+)
 from config_model.wiring import (
     attic_wiring_active,
     runner_description,
@@ -229,10 +235,7 @@ def _token_secrets(scope: Construct, env: ResolvedEnvironment, namespace: str) -
     """Secret name per type: created from a GitLab runner, or the operator's own."""
     config = env.config
     runners = config.runners
-    names = {
-        name: spec.secret or f"gitlab-runner-{runner_slug(name)}-token"
-        for name, spec in enabled_types(runners)
-    }
+    names = {name: token_secret_of(name, spec) for name, spec in enabled_types(runners)}
     if runners.token_source == "existing_secret":
         return names
     from stacks.providers import gitlab_provider
