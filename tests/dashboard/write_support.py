@@ -26,6 +26,10 @@ from tests.dashboard.web_support import (
 
 CONFIG_FILE = "config/organization.yaml"
 ORIGINAL = EXAMPLE_CONFIG.read_text()
+# The docker type's concurrent line of ORIGINAL, the value the write tests edit.
+DOCKER_LINE = (
+    "      concurrent: 10                 # jobs at once per manager: the capacity ceiling"
+)
 WRITE_SCOPES = frozenset({"read_user", "read_api", "api"})
 READ_SCOPES = frozenset({"read_user", "read_api"})
 
