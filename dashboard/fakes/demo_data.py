@@ -27,7 +27,7 @@ from config_model.wiring import (
     runner_release_name,
     runner_tags,
 )
-from dashboard.drift import DESIRED_ANNOTATION
+from dashboard.drift import ATTIC_API_NAME, DESIRED_ANNOTATION
 from dashboard.fakes import k8s_objects as k8s
 from dashboard.fakes.gitlab import FakeGitLab
 from dashboard.fakes.kubernetes import FakeKubernetes
@@ -41,7 +41,8 @@ from dashboard.sources.k8s_objects import (
 from dashboard.sources.prometheus import RUNNER_TYPE_TARGET, queries
 
 CONFIG_FILE = "config/organization.yaml"
-HPA_NAME = "attic"
+# The Attic API's Deployment and HPA: the name drift compares (pinned to the library there).
+HPA_NAME = ATTIC_API_NAME
 # Jobs running now, per type (capped by the type's capacity).
 RUNNING = {"docker": 7, "dind": 2, "nix": 3, "nix_protected": 1, "rocky8": 0, "rocky9": 1}
 # Typical queue wait per type, seconds.
