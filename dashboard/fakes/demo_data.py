@@ -20,9 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from config_model.organization import OrganizationConfig
-from config_model.runners import job_namespace_of, runner_slug
-from config_model.wiring import dashboard_namespaces, runner_description, runner_tags
-from dashboard.drift import DESIRED_ANNOTATION
+from config_model.runners import enabled_types, job_namespace_of, runner_slug
+from config_model.wiring import (
+    dashboard_namespaces,
+    runner_description,
+    runner_release_name,
+    runner_tags,
+)
+from dashboard.drift import ATTIC_API_NAME, DESIRED_ANNOTATION
 from dashboard.fakes import k8s_objects as k8s
 from dashboard.fakes.gitlab import FakeGitLab
 from dashboard.fakes.kubernetes import FakeKubernetes
@@ -36,7 +41,8 @@ from dashboard.sources.k8s_objects import (
 from dashboard.sources.prometheus import RUNNER_TYPE_TARGET, queries
 
 CONFIG_FILE = "config/organization.yaml"
-HPA_NAME = "attic"
+# The Attic API's Deployment and HPA: the name drift compares (pinned to the library there).
+HPA_NAME = ATTIC_API_NAME
 # Jobs running now, per type (capped by the type's capacity).
 RUNNING = {"docker": 7, "dind": 2, "nix": 3, "nix_protected": 1, "rocky8": 0, "rocky9": 1}
 # Typical queue wait per type, seconds.
@@ -125,11 +131,11 @@ def build_demo(
         kube_token=kube_token,
         users=users,
     )
-    types = [name for name, spec in config.runners.types.items() if spec.enabled]
+    types = [name for name, _ in enabled_types(config.runners)]
     start = datetime.fromtimestamp(now, UTC)
     for name in types:
         demo.runners[name] = _runner(
-            demo, config, environment, name, projects=job_projects, start=start
+            demo, config, environment, name, types=types, projects=job_projects, start=start
         )
     gitlab.add_runner(group_id, f"{org} legacy shell runner", status="stale", tags=["shell"])
     _kubernetes(demo, config, types, start)
@@ -149,10 +155,10 @@ def _runner(
     environment: str,
     name: str,
     *,
+    types: list[str],
     projects: list[int],
     start: datetime,
 ) -> int:
-    types = [n for n, spec in config.runners.types.items() if spec.enabled]
     offline, paused = _offline_and_paused(types)
     gitlab = demo.gitlab
     runner_id = gitlab.add_runner(
@@ -196,7 +202,7 @@ def _kubernetes(demo: Demo, config: OrganizationConfig, types: list[str], start:
     offline, _ = _offline_and_paused(types)
     for name in types:
         spec, slug = getattr(runners.types, name), runner_slug(name)
-        release = f"gitlab-runner-{slug}"
+        release = runner_release_name(name)
         labels = {**MANAGER_LABELS, RUNNER_TYPE_LABEL: name}
         healthy = name != offline
         kube.put(
@@ -236,7 +242,7 @@ def _kubernetes(demo: Demo, config: OrganizationConfig, types: list[str], start:
                 labels={"app": release},
             ),
         )
-        namespace = runners.dind_namespace if name == "dind" else runners.job_namespace
+        namespace = job_namespace_of(runners, name)
         running = [j for j in demo.gitlab.jobs.values() if j.status == "running"]
         for job in [j for j in running if j.runner_id == demo.runners[name]]:
             kube.put(

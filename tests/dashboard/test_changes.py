@@ -16,16 +16,19 @@ from dashboard.changes import (
 )
 from dashboard.gitlab_client import GitLabClient, RepositoryFile
 from tests.dashboard.web_support import PROJECT, PUBLIC_URL, Clock
-from tests.dashboard.write_support import CONFIG_FILE, ORIGINAL, WriteWorld, write_world
+from tests.dashboard.write_support import (
+    CONFIG_FILE,
+    DOCKER_LINE,
+    ORIGINAL,
+    WriteWorld,
+    write_world,
+)
 
 pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TARGET = ConfigProject(
     project=PROJECT, file_path=CONFIG_FILE, default_branch="main", public_url=PUBLIC_URL
-)
-DOCKER_LINE = (
-    "      concurrent: 10                 # jobs at once per manager: the capacity ceiling"
 )
 
 

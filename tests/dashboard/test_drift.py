@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from config_model.loader import EXAMPLE_CONFIG
+from config_model.organization import OrganizationConfig
 from constructs_lib.attic.attic_server import AtticServerProps
 from constructs_lib.runners.labels import DESIRED_ANNOTATION, RUNNER_TYPE_LABEL
 from dashboard import drift
@@ -22,6 +23,7 @@ from dashboard.drift import DriftMonitor, load_desired, run_desired, run_drift
 from dashboard.gitlab_client import GitLabError, RepositoryFile
 from dashboard.model import Deployment, EnvironmentState, Hpa, Runner, SourceHealth
 from dashboard.observability import Metrics
+from dashboard.store import FleetStore
 from tests.support.synth_output import SynthOutput, helm_releases, namespace_name, resources
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -303,33 +305,20 @@ def test_an_invalid_desired_config_is_a_problem_not_a_crash(example_synth):
     assert value == 1
 
 
-def test_yaml_that_does_not_parse_is_a_problem_too():
-    report = report_for(live_state_empty(), "organization: [\n")
+def test_yaml_that_does_not_parse_is_a_problem_too(dev_config):
+    report = report_for(live_state_empty(dev_config), "organization: [\n")
 
     assert report.problems
     assert report.problems[0].startswith("<file>: YAML syntax error")
 
 
-def live_state_empty() -> EnvironmentState:
-    return EnvironmentState(
-        environment="dev",
-        runners=(),
-        jobs=(),
-        deployments=(),
-        pods=(),
-        hpas=(),
-        events=(),
-        type_metrics={},
-        scaling_series={},
-        cache=None,
-        sources={},
-        version=0,
-        updated_at=T0,
-    )
+def live_state_empty(config: OrganizationConfig) -> EnvironmentState:
+    """The state a fresh store holds before any source has answered."""
+    return FleetStore(environment="dev", config=config, clock=lambda: T0).state()
 
 
-def test_a_source_without_data_is_not_compared():
-    report = report_for(live_state_empty())
+def test_a_source_without_data_is_not_compared(dev_config):
+    report = report_for(live_state_empty(dev_config))
 
     assert report.items == ()
     assert report.unchecked == (

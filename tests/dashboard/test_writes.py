@@ -31,6 +31,7 @@ from tests.dashboard.web_support import (
     serving,
 )
 from tests.dashboard.write_support import (
+    DOCKER_LINE,
     ORIGINAL,
     READ_SCOPES,
     WriteWorld,
@@ -41,9 +42,6 @@ pytestmark = pytest.mark.anyio
 
 SAME_SITE = {"origin": PUBLIC_URL}
 DOCKER = "runners.types.docker.concurrent"
-DOCKER_LINE = (
-    "      concurrent: 10                 # jobs at once per manager: the capacity ceiling"
-)
 
 
 @pytest.fixture

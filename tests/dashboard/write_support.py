@@ -26,6 +26,10 @@ from tests.dashboard.web_support import (
 
 CONFIG_FILE = "config/organization.yaml"
 ORIGINAL = EXAMPLE_CONFIG.read_text()
+# The docker type's concurrent line of ORIGINAL, the value the write tests edit.
+DOCKER_LINE = (
+    "      concurrent: 10                 # jobs at once per manager: the capacity ceiling"
+)
 WRITE_SCOPES = frozenset({"read_user", "read_api", "api"})
 READ_SCOPES = frozenset({"read_user", "read_api"})
 
@@ -53,26 +57,13 @@ class WriteWorld:
         return GitLabClient(GITLAB_URL, token, transport=transport)
 
     def file(self, ref: str = "main") -> str:
-        project = self.gitlab.project(self.project)
-        assert project is not None
-        commit = project.repository.head(ref)
-        assert commit is not None
-        return commit.files[CONFIG_FILE]
+        text = self.gitlab.file_text(self.project, ref, CONFIG_FILE)
+        assert text is not None
+        return text
 
     def push_to_main(self, content: str) -> None:
         """Someone else changes organization.yaml on main."""
-        project = self.gitlab.project(self.project)
-        assert project is not None
-        head = project.repository.head("main")
-        assert head is not None
-        project.repository.commit(
-            branch="main",
-            start_branch=None,
-            message="hand edit",
-            actions=[{"action": "update", "file_path": CONFIG_FILE, "content": content}],
-            author="carol",
-            now=self.gitlab.now(),
-        )
+        self.gitlab.commit_file(self.project, "main", CONFIG_FILE, content, author="carol")
 
     def writes(self) -> list[tuple[str, str]]:
         """(method, path) of every state-changing call GitLab received."""
