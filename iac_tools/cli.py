@@ -178,9 +178,7 @@ def _selected_stacks(
     from stacks.app import apply_order
 
     if env is not None:
-        if env not in config.environments:
-            known = ", ".join(config.environments)
-            raise ConfigError([f"--env: unknown environment (got {env!r}; allowed: {known})"])
+        _check_env(config, env)
         return apply_order(config, env)
     if stacks is not None:
         known_stacks = apply_order(config)
@@ -192,6 +190,13 @@ def _selected_stacks(
             )
         return [name for name in known_stacks if name in stacks]
     return None
+
+
+def _check_env(config: LoadedConfig, env: str) -> None:
+    """ConfigError when ``--env`` names an environment the config does not have."""
+    if env not in config.environments:
+        known = ", ".join(config.environments)
+        raise ConfigError([f"--env: unknown environment (got {env!r}; allowed: {known})"])
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -211,9 +216,8 @@ def _stacks(args: argparse.Namespace) -> int:
     from stacks.app import apply_order
 
     config = _load(args)
-    if args.env and args.env not in config.environments:
-        known = ", ".join(config.environments)
-        raise ConfigError([f"--env: unknown environment (got {args.env!r}; allowed: {known})"])
+    if args.env:
+        _check_env(config, args.env)
     for name in apply_order(config, args.env):
         print(name)
     return 0
