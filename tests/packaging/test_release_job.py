@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,9 @@ from tests.support.repo_pipeline import (
     RELEASE_TAG,
     pipeline,
     resolved_jobs as jobs,
+    shell,
 )
+from tests.support.shell_stubs import stub
 
 VERSION = constructs_lib.__version__
 REGISTRY = "https://gitlab.example.com/api/v4/projects/42/packages/pypi"
@@ -56,11 +57,6 @@ def test_release_authenticates_with_the_job_token_only():
     )
 
 
-def _stub(path: Path, body: str) -> None:
-    path.write_text("#!/bin/sh\n" + body)
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-
-
 def _expand(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$(\w+)", lambda m: env[m.group(1)], value)
 
@@ -73,16 +69,17 @@ def workspace(tmp_path: Path, library_dist: Dist, app_dist: Dist) -> Path:
     for file in (library_dist.wheel, library_dist.sdist, app_dist.wheel, app_dist.sdist):
         shutil.copy2(file, built)
     work = tmp_path / "checkout"
-    (work / ".venv" / "bin").mkdir(parents=True)
-    (work / "bin").mkdir()
-    (work / "CHANGELOG.md").write_text(f"# Changelog\n\n## [{VERSION}] - 2026-12-05\n")
-    _stub(work / "bin" / "make", f'[ "$1" = dist ] && mkdir -p dist && cp {built}/* dist/\n')
+    stub(
+        work / "bin" / "make",
+        f'#!/bin/sh\n[ "$1" = dist ] && mkdir -p dist && cp {built}/* dist/\n',
+    )
     log = work / "twine.jsonl"
-    _stub(
+    stub(
         work / ".venv" / "bin" / "twine",
-        'printf \'{"args": "%s", "user": "%s", "password": "%s", "url": "%s"}\\n\' '
+        '#!/bin/sh\nprintf \'{"args": "%s", "user": "%s", "password": "%s", "url": "%s"}\\n\' '
         f'"$*" "$TWINE_USERNAME" "$TWINE_PASSWORD" "$TWINE_REPOSITORY_URL" >> {log}\n',
     )
+    (work / "CHANGELOG.md").write_text(f"# Changelog\n\n## [{VERSION}] - 2026-12-05\n")
     return work
 
 
@@ -96,14 +93,7 @@ def _run(work: Path, tag: str) -> tuple[subprocess.CompletedProcess[str], list[d
         "CI_PROJECT_ID": "42",
     }
     env.update({name: _expand(value, env) for name, value in job["variables"].items()})
-    done = subprocess.run(
-        ["sh", "-ec", "\n".join(job["script"])],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = shell(job["script"], env, work)
     log = work / "twine.jsonl"
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return done, calls

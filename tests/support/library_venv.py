@@ -38,18 +38,25 @@ def _requirements(dist: metadata.Distribution | Dist, extras: Iterable[str]) -> 
     return found
 
 
-def dependency_closure(wheel: Dist, extras: Iterable[str] = ()) -> dict[str, metadata.Distribution]:
-    """The installed distributions the wheel requires, directly or not, by canonical name.
+def installed_closure(
+    requirements: Iterable[Requirement], required_by: str
+) -> dict[str, metadata.Distribution]:
+    """The installed distributions ``requirements`` reach, directly or not, by canonical name;
+    each is followed once per set of extras asked of it. Also what the dashboard image's lock
+    is checked against (tests/tools/test_dashboard_image.py).
 
     Raises AssertionError when one is missing or its installed version is outside the range.
     """
     found: dict[str, metadata.Distribution] = {}
-    queue = [(r, "attic-iac-constructs") for r in _requirements(wheel, extras)]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    queue = [(r, required_by) for r in requirements]
     while queue:
         requirement, by = queue.pop()
         name = canonicalize_name(requirement.name)
-        if name in found:
+        key = (name, frozenset(requirement.extras))
+        if key in seen:
             continue
+        seen.add(key)
         try:
             dist = metadata.distribution(requirement.name)
         except metadata.PackageNotFoundError:
@@ -101,7 +108,8 @@ def make_library_venv(root: Path, wheel: Dist, extras: Iterable[str] = ()) -> Pa
     assert install.returncode == 0, install.stdout + install.stderr
     deps = root / "deps"
     deps.mkdir()
-    for dist in dependency_closure(wheel, extras).values():
+    closure = installed_closure(_requirements(wheel, extras), "attic-iac-constructs")
+    for dist in closure.values():
         for entry in _top_level_entries(dist):
             if entry.exists() and not (deps / entry.name).exists():
                 (deps / entry.name).symlink_to(entry)

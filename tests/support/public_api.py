@@ -136,7 +136,8 @@ def _is_dataclass(node: ast.ClassDef) -> bool:
     )
 
 
-def _is_construct(node: ast.ClassDef) -> bool:
+def is_construct(node: ast.ClassDef) -> bool:
+    """A class deriving from ``Construct`` directly (how every library construct is written)."""
     return any(ast.unparse(base) == "Construct" for base in node.bases)
 
 
@@ -330,7 +331,7 @@ def _class_problems(where: str, node: ast.ClassDef) -> Iterator[str]:
                 yield f"{where}.{name}: field not described under Attributes"
             elif item.value is not None and "default" not in attributes[name].lower():
                 yield f"{where}.{name}: field has a default the docstring does not state"
-    if _is_construct(node):
+    if is_construct(node):
         if not has_example(doc):
             yield f"{where}: construct without an Example: section holding a ```python block"
         attributes = docstring_section(doc, "Attributes")

@@ -15,7 +15,6 @@ from pathlib import Path
 import grimp
 import pytest
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from config_model.loader import CONFIG_ENV_VAR
 from tests.conftest import REPO
@@ -33,6 +32,7 @@ from tests.support.dashboard_image import (
     lock,
 )
 from tests.support.dockerfile import DockerIgnore
+from tests.support.library_venv import installed_closure
 
 DEV_LOCK = REPO / "requirements" / "dev.lock"
 BASE = re.compile(r"docker\.io/library/python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}")
@@ -203,29 +203,6 @@ def test_the_shipped_packages_import_nothing_of_the_construct_side():
     assert heavy == []
 
 
-def _closure(requirements: list[Requirement]) -> dict[str, str]:
-    """Canonical name -> installed version of every distribution the requirements pull in, with
-    the markers of this interpreter (the image's: CPython 3.11 on Linux)."""
-    found: dict[str, str] = {}
-    seen: set[tuple[str, frozenset[str]]] = set()
-    todo = list(requirements)
-    while todo:
-        requirement = todo.pop()
-        key = (canonicalize_name(requirement.name), frozenset(requirement.extras))
-        if key in seen:
-            continue
-        seen.add(key)
-        dist = importlib.metadata.distribution(requirement.name)
-        found[key[0]] = dist.version
-        extras = {"", *requirement.extras}
-        for spec in dist.requires or ():
-            dependency = Requirement(spec)
-            marker = dependency.marker
-            if marker is None or any(marker.evaluate({"extra": e}) for e in extras):
-                todo.append(dependency)
-    return found
-
-
 def test_the_lock_is_the_closure_of_what_the_image_runs():
     """Whatever the packages import, plus the [dashboard] extra (its server and libraries),
     with every dependency: nothing missing for ``pip install --no-deps``, nothing extra."""
@@ -235,7 +212,10 @@ def test_the_lock_is_the_closure_of_what_the_image_runs():
     imported = {name for r in _imported_roots() for name in distributions[r]}
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extra = project["optional-dependencies"]["dashboard"]
-    wanted = _closure([Requirement(r) for r in sorted(imported)] + [Requirement(r) for r in extra])
+    requirements = [Requirement(r) for r in sorted(imported)] + [Requirement(r) for r in extra]
+    # with the markers of this interpreter: the image's (CPython 3.11 on Linux)
+    closure = installed_closure(requirements, "the dashboard image")
+    wanted = {name: dist.version for name, dist in closure.items()}
     locked = lock()
     missing = {name: v for name, v in wanted.items() if locked.get(name) != v}
     assert missing == {}, "needed at this version, not in dashboard.lock"

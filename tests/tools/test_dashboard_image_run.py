@@ -7,7 +7,6 @@ listeners and stops cleanly on SIGTERM, as Kubernetes stops the pod."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from tests.dashboard.web_support import base_env
 from tests.support.dashboard_image import SHIPPED, SITE, VENV, entrypoint, replay
+from tests.support.fake_http import free_port
 
 PROBE = """
 import importlib, pkgutil, sys, sysconfig
@@ -63,12 +63,6 @@ def test_every_shipped_module_imports_with_the_locked_libraries_alone(image_root
     assert int(count) > 100
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _until_healthy(process: subprocess.Popen[str], url: str) -> httpx.Response:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -85,7 +79,7 @@ def test_the_entrypoint_serves_both_listeners_and_stops_on_sigterm(
     image_root: Path, tmp_path: Path
 ):
     """Every upstream points at a closed loopback port: nothing leaves the machine."""
-    port, metrics_port, closed = _free_port(), _free_port(), _free_port()
+    port, metrics_port, closed = free_port(), free_port(), free_port()
     env = {
         **base_env(tmp_path),
         "PATH": "/usr/bin:/bin",
