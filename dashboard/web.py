@@ -31,7 +31,7 @@ from dashboard.pages import page_routes, static_files
 from dashboard.security import Gate, SecurityHeaders
 from dashboard.session import Clock, SessionStore
 from dashboard.settings import Settings
-from dashboard.sse import EventHub, SseMetrics
+from dashboard.sse import EventHub
 from dashboard.store import FleetStore
 from dashboard.views import render_live
 from dashboard.writes import WriteSide
@@ -134,14 +134,13 @@ def create_app(
     auth = Auth(
         settings=settings, sessions=sessions, http=clients.oauth, gitlab=clients.gitlab, clock=clock
     )
-    sse_metrics = SseMetrics(clients=metrics.sse_clients, dropped=metrics.sse_dropped)
     hubs = [
         EventHub(
             store=store,
             render=render_live,
             max_clients=settings.sse_max_clients,
             queue_size=settings.sse_queue,
-            metrics=sse_metrics,
+            metrics=metrics,
         )
         for store in stores.values()
     ]
