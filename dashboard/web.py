@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from dashboard.auth import Auth
 from dashboard.collectors import Collector, default_collectors
-from dashboard.gitlab_client import USER_AGENT, GitLabClient
+from dashboard.gitlab_client import GitLabClient
 from dashboard.model import SourceName
 from dashboard.observability import AccessLog, MeteredFleetStore, Metrics
 from dashboard.pages import page_routes, static_files
@@ -49,14 +49,8 @@ class Clients:
 
     @classmethod
     def for_gitlab(cls, url: str, transport: httpx.AsyncBaseTransport | None = None) -> Clients:
-        http = httpx.AsyncClient(
-            base_url=url,
-            transport=transport,
-            timeout=httpx.Timeout(10.0, connect=5.0),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            follow_redirects=False,
-        )
-        return cls(oauth=http, gitlab=GitLabClient(url, None, http=http))
+        gitlab = GitLabClient(url, None, transport=transport)
+        return cls(oauth=gitlab.http, gitlab=gitlab)
 
     async def aclose(self) -> None:
         await self.oauth.aclose()
