@@ -13,11 +13,11 @@ from typing import Any, TypeVar, cast
 
 from dashboard.gitlab_client import GitLabClient, GitLabError
 from dashboard.model import Job, Runner, RunnerStatus
+from dashboard.settings import INSTANCE
 from dashboard.sources.polling import Retry, default_retry, poll
 from dashboard.sources.times import parse_time
 from dashboard.store import FleetStore
 
-INSTANCE = "instance"
 STATUSES = ("online", "offline", "stale", "never_contacted")
 # Detail and job calls in flight at once, so a poll stays gentle on GitLab.
 CONCURRENCY = 8
