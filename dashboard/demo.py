@@ -26,7 +26,6 @@ from dashboard.fakes.serve import serve_in_thread
 from dashboard.main import run
 from dashboard.settings import Settings, SettingsError
 from dashboard.sse import EventHub
-from dashboard.store import FleetStore
 from dashboard.web import create_app
 
 DEFAULT_PORT = 8080
@@ -42,11 +41,8 @@ class DemoRun:
     settings: Settings
     app: Starlette
     demo: Demo
-    store: FleetStore
     hub: EventHub
     gitlab_url: str
-    kubernetes_url: str
-    prometheus_url: str
 
 
 def _write_secrets(directory: Path, demo: Demo) -> None:
@@ -116,11 +112,8 @@ def demo_running(*, port: int, environ: Mapping[str, str] | None = None) -> Iter
             settings=settings,
             app=app,
             demo=demo,
-            store=app.state.stores[environment],
             hub=app.state.hubs[0],
             gitlab_url=gitlab_url,
-            kubernetes_url=kubernetes_url,
-            prometheus_url=prometheus_url,
         )
 
 

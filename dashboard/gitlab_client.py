@@ -86,6 +86,11 @@ class GitLabClient:
             follow_redirects=False,
         )
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The connection pool (the sign-in side's OAuth calls share it)."""
+        return self._http
+
     def with_token(self, token: str) -> GitLabClient:
         """The same GitLab and connection pool, calling as ``token``'s owner."""
         return GitLabClient(self.base_url, token, http=self._http)

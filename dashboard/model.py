@@ -11,16 +11,6 @@ SourceName = Literal["gitlab", "kubernetes", "prometheus"]
 SOURCES: tuple[SourceName, ...] = ("gitlab", "kubernetes", "prometheus")
 RunnerStatus = Literal["online", "offline", "stale", "never_contacted"]
 Panel = Literal["runners", "jobs", "workloads", "events", "metrics", "scaling", "cache", "sources"]
-PANELS: tuple[Panel, ...] = (
-    "runners",
-    "jobs",
-    "workloads",
-    "events",
-    "metrics",
-    "scaling",
-    "cache",
-    "sources",
-)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -47,7 +47,7 @@ def matched_route(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None
     return partial
 
 
-def security_headers(gitlab_url: str) -> list[tuple[bytes, bytes]]:
+def security_headers(gitlab_url: str) -> dict[str, str]:
     """The headers every response carries; forms may post to GitLab (sign-in, step-up)."""
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(gitlab_url))
     csp = (
@@ -55,7 +55,7 @@ def security_headers(gitlab_url: str) -> list[tuple[bytes, bytes]]:
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
         f"form-action 'self' {origin}"
     )
-    pairs = {
+    return {
         "content-security-policy": csp,
         "x-content-type-options": "nosniff",
         "referrer-policy": "no-referrer",
@@ -66,7 +66,6 @@ def security_headers(gitlab_url: str) -> list[tuple[bytes, bytes]]:
         "cross-origin-resource-policy": "same-origin",
         "strict-transport-security": "max-age=31536000; includeSubDomains",
     }
-    return [(name.encode(), value.encode()) for name, value in pairs.items()]
 
 
 class SecurityHeaders:
@@ -90,8 +89,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 started = True
                 headers = MutableHeaders(scope=message)
-                for name, value in self.headers:
-                    headers[name.decode()] = value.decode()
+                for name, value in self.headers.items():
+                    headers[name] = value
                 if not static or "cache-control" not in headers:
                     headers["cache-control"] = "no-cache" if static else "no-store"
             await send(message)

@@ -139,7 +139,7 @@ class SessionStore:
         if session is None:
             log.info("session cookie rejected: no such session (signed out or restarted)")
             return None
-        if now - session.created_at >= self.max_age or now - session.last_seen >= self.idle:
+        if self._expired(session, now):
             log.info("session expired for %s", session.username)
             self.delete(session.id)
             return None
@@ -170,5 +170,9 @@ class SessionStore:
         """Forget expired sessions (memory stays bounded by the users active in a lifetime)."""
         now = self._clock()
         for session in list(self._sessions.values()):
-            if now - session.created_at >= self.max_age or now - session.last_seen >= self.idle:
+            if self._expired(session, now):
                 self.delete(session.id)
+
+    def _expired(self, session: Session, now: float) -> bool:
+        """Past the absolute lifetime or idle too long."""
+        return now - session.created_at >= self.max_age or now - session.last_seen >= self.idle

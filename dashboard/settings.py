@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from config_model.dashboard import ACCESS_LEVELS
+from pydantic import TypeAdapter, ValidationError
+
+from config_model.dashboard import ACCESS_LEVELS, GroupRef, ProjectRef
 from config_model.loader import (
     CONFIG_ENV_VAR,
     ConfigError,
@@ -40,7 +42,10 @@ INSTANCE = "instance"
 DEMO_GROUP = "demo"
 DEMO_PROJECT = "demo/config"
 
-_GITLAB_PATH = re.compile(r"^[0-9]+$|^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
+# The config's own rules for dashboard.gitlab_group and dashboard.config_project, whose values
+# the stack passes in these variables.
+_GROUP_REF: Final = TypeAdapter(GroupRef)
+_PROJECT_REF: Final = TypeAdapter(ProjectRef)
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _SECRET_NAME = re.compile(r"^DASHBOARD_(?!SECRETS_DIR$).*(SECRET|TOKEN|SESSION_KEY|PASSWORD)")
 
@@ -179,7 +184,11 @@ class _Reader:
         return seconds
 
     def gitlab_ref(self, name: str, value: str, *, instance: bool) -> str:
-        if value and not (_GITLAB_PATH.match(value) or (instance and value == INSTANCE)):
+        """A group (``instance``: or 'instance') or project reference, by the config's rule."""
+        try:
+            if value:
+                (_GROUP_REF if instance else _PROJECT_REF).validate_python(value)
+        except ValidationError:
             allowed = "a numeric id or a full path like group/subgroup"
             self.bad(
                 name, "is not a GitLab id or path", value, allowed + (", or 'instance'" * instance)

@@ -23,8 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-
+from dashboard.observability import Metrics
 from dashboard.store import FleetStore
 
 log = logging.getLogger(__name__)
@@ -61,25 +60,6 @@ def encode_batch(fragments: list[tuple[str, str]], event_id: str) -> bytes:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SseMetrics:
-    """``attic_iac_dashboard_sse_clients`` and ``..._sse_dropped_total``: the app passes the
-    ones of its /metrics registry; :meth:`private` is for tests and tools."""
-
-    clients: Gauge
-    dropped: Counter
-
-    @classmethod
-    def private(cls) -> SseMetrics:
-        registry = CollectorRegistry()
-        return cls(
-            clients=Gauge("attic_iac_dashboard_sse_clients", "Open SSE streams", registry=registry),
-            dropped=Counter(
-                "attic_iac_dashboard_sse_dropped", "Slow SSE clients dropped", registry=registry
-            ),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
 class _Batch:
     """What changed between ``previous`` and ``version``, already encoded."""
 
@@ -110,10 +90,11 @@ class EventHub:
         ring_size: int = 256,
         heartbeat_seconds: float = 15.0,
         stream_seconds: float = 300.0,
-        metrics: SseMetrics | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
-        self.metrics = metrics or SseMetrics.private()
+        # sse_clients and sse_dropped: the app's /metrics registry, else one of the hub's own.
+        self.metrics = metrics or Metrics()
         self._render = render
         self.max_clients = max_clients
         self.queue_size = queue_size
@@ -233,7 +214,7 @@ class EventHub:
         first = missed if missed is not None else self._snapshot_payload()
         client.queue.put_nowait(f"retry: {RETRY_MS}\n\n".encode() + first)
         self._clients.add(client)
-        self.metrics.clients.inc()
+        self.metrics.sse_clients.inc()
         return client
 
     def _missed(self, last_event_id: str | None) -> bytes | None:
@@ -263,7 +244,7 @@ class EventHub:
     def _offer(self, client: Client, payload: bytes) -> None:
         if client.queue.full():
             client.dropped = True
-            self.metrics.dropped.inc()
+            self.metrics.sse_dropped.inc()
             log.info("dropped a slow SSE client (queue of %d full)", self.queue_size)
             self._end(client)
             return
@@ -274,7 +255,7 @@ class EventHub:
             return
         client.closed = True
         self._clients.discard(client)
-        self.metrics.clients.dec()
+        self.metrics.sse_clients.dec()
 
     async def stream(self, client: Client) -> AsyncIterator[bytes]:
         """The response body of one client: queued chunks, a heartbeat comment when idle,

@@ -24,14 +24,14 @@ from starlette.routing import BaseRoute, Route
 
 from dashboard.auth import Auth
 from dashboard.collectors import Collector, default_collectors
-from dashboard.gitlab_client import USER_AGENT, GitLabClient
+from dashboard.gitlab_client import GitLabClient
 from dashboard.model import SourceName
 from dashboard.observability import AccessLog, MeteredFleetStore, Metrics
 from dashboard.pages import page_routes, static_files
 from dashboard.security import Gate, SecurityHeaders
 from dashboard.session import Clock, SessionStore
 from dashboard.settings import Settings
-from dashboard.sse import EventHub, SseMetrics
+from dashboard.sse import EventHub
 from dashboard.store import FleetStore
 from dashboard.views import render_live
 from dashboard.writes import WriteSide
@@ -49,14 +49,8 @@ class Clients:
 
     @classmethod
     def for_gitlab(cls, url: str, transport: httpx.AsyncBaseTransport | None = None) -> Clients:
-        http = httpx.AsyncClient(
-            base_url=url,
-            transport=transport,
-            timeout=httpx.Timeout(10.0, connect=5.0),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            follow_redirects=False,
-        )
-        return cls(oauth=http, gitlab=GitLabClient(url, None, http=http))
+        gitlab = GitLabClient(url, None, transport=transport)
+        return cls(oauth=gitlab.http, gitlab=gitlab)
 
     async def aclose(self) -> None:
         await self.oauth.aclose()
@@ -134,14 +128,13 @@ def create_app(
     auth = Auth(
         settings=settings, sessions=sessions, http=clients.oauth, gitlab=clients.gitlab, clock=clock
     )
-    sse_metrics = SseMetrics(clients=metrics.sse_clients, dropped=metrics.sse_dropped)
     hubs = [
         EventHub(
             store=store,
             render=render_live,
             max_clients=settings.sse_max_clients,
             queue_size=settings.sse_queue,
-            metrics=sse_metrics,
+            metrics=metrics,
         )
         for store in stores.values()
     ]

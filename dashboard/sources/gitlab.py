@@ -13,11 +13,11 @@ from typing import Any, TypeVar, cast
 
 from dashboard.gitlab_client import GitLabClient, GitLabError
 from dashboard.model import Job, Runner, RunnerStatus
+from dashboard.settings import INSTANCE
 from dashboard.sources.polling import Retry, default_retry, poll
 from dashboard.sources.times import parse_time
 from dashboard.store import FleetStore
 
-INSTANCE = "instance"
 STATUSES = ("online", "offline", "stale", "never_contacted")
 # Detail and job calls in flight at once, so a poll stays gentle on GitLab.
 CONCURRENCY = 8
@@ -45,6 +45,11 @@ def _status(raw: dict[str, Any]) -> RunnerStatus:
     if value in STATUSES:
         return cast(RunnerStatus, value)
     return "online" if raw.get("online") else "offline"
+
+
+def _paused(raw: dict[str, Any]) -> bool:
+    """``paused``, else the negation of the deprecated ``active`` (older GitLabs)."""
+    return bool(raw.get("paused", not raw.get("active", True)))
 
 
 async def _runner(
@@ -80,7 +85,7 @@ async def _runner(
         description=str(detail.get("description") or listed.get("description") or ""),
         runner_type=runner_type,
         status=_status(detail),
-        paused=bool(detail.get("paused", not detail.get("active", True))),
+        paused=_paused(detail),
         tags=tuple(str(t) for t in detail.get("tag_list") or ()),
         version=str(version) if version else None,
         contacted_at=parse_time(detail.get("contacted_at")),
@@ -110,7 +115,7 @@ def _listed_only(listed: dict[str, Any]) -> Runner:
         description=str(listed.get("description") or ""),
         runner_type=None,
         status=_status(listed),
-        paused=bool(listed.get("paused", not listed.get("active", True))),
+        paused=_paused(listed),
         tags=(),
         version=None,
         contacted_at=None,

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from config_model.loader import LoadedConfig
-from dashboard.sse import EventHub, HubFullError, SseMetrics, encode_batch
+from dashboard.observability import Metrics
+from dashboard.sse import EventHub, HubFullError, encode_batch
 from dashboard.store import FleetStore
 from dashboard.views import render_live
 from tests.support.dashboard_ui import (
@@ -152,18 +153,18 @@ async def test_last_event_id_that_cannot_be_resumed_gets_a_snapshot(store, last_
 
 
 async def test_the_client_cap_refuses_more_streams(store):
-    metrics = SseMetrics.private()
+    metrics = Metrics()
     hub = hub_for(store, max_clients=2, metrics=metrics)
     hub.connect()
     hub.connect()
     with pytest.raises(HubFullError):
         hub.connect()
-    assert metrics.clients._value.get() == 2
+    assert metrics.sse_clients._value.get() == 2
     hub.shutdown()
 
 
 async def test_a_slow_client_is_dropped_while_a_fast_one_keeps_receiving(store):
-    metrics = SseMetrics.private()
+    metrics = Metrics()
     hub = hub_for(store, queue_size=3, metrics=metrics)
     fast_stream = hub.stream(hub.connect())
     slow = hub.connect()  # never read
@@ -178,8 +179,8 @@ async def test_a_slow_client_is_dropped_while_a_fast_one_keeps_receiving(store):
         received.append(await next_chunk(hub, fast_stream))
     assert slow.dropped
     assert hub.clients == 1
-    assert metrics.dropped._value.get() == 1
-    assert metrics.clients._value.get() == 1
+    assert metrics.sse_dropped._value.get() == 1
+    assert metrics.sse_clients._value.get() == 1
     ids = [parse_sse(chunk)[-1].id for chunk in received]
     assert len(set(ids)) == 11  # the snapshot and every one of the 10 changes
     # the dropped client's stream ends without sending what piled up
@@ -197,19 +198,19 @@ async def test_idle_streams_get_heartbeats(store):
 
 
 async def test_a_stream_ends_after_its_lifetime_so_the_browser_passes_the_gate_again(store):
-    metrics = SseMetrics.private()
+    metrics = Metrics()
     hub = hub_for(store, stream_seconds=0.1, heartbeat_seconds=0.04, metrics=metrics)
     stream = hub.stream(hub.connect())
     chunks = [(await next_chunk(hub, stream))[:6]]
     chunks += [chunk.decode() async for chunk in stream]  # ends by itself
     assert chunks[0] == "retry:"
     assert set(chunks[1:]) == {": heartbeat\n\n"}
-    assert metrics.clients._value.get() == 0
+    assert metrics.sse_clients._value.get() == 0
     hub.shutdown()
 
 
 async def test_shutdown_ends_every_stream_and_refuses_new_ones(store):
-    metrics = SseMetrics.private()
+    metrics = Metrics()
     hub = hub_for(store, metrics=metrics)
     streams = [hub.stream(hub.connect()) for _ in range(3)]
     for stream in streams:
@@ -220,7 +221,7 @@ async def test_shutdown_ends_every_stream_and_refuses_new_ones(store):
             await asyncio.wait_for(anext(stream), 2)
     with pytest.raises(HubFullError):
         hub.connect()
-    assert metrics.clients._value.get() == 0
+    assert metrics.sse_clients._value.get() == 0
 
 
 async def test_changes_from_another_thread_reach_the_streams(store):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -11,16 +11,7 @@ from config_model.loader import LoadedConfig
 from config_model.wiring import runner_description
 from dashboard.model import Deployment, Job, Runner, TypeMetrics
 from dashboard.store import FleetStore
-
-T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support.dashboard_ui import T0, Clock
 
 
 def runner(id_: int, runner_type: str | None, status="online", running=0) -> Runner:
